@@ -1,0 +1,96 @@
+"""The engine's records: runs, their steps' states, and the timeline's events.
+
+Plain dataclasses, so the store can persist them and surfaces can render them without knowing
+how either works. Times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RunState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PASSED = "passed"  # a check whose condition found no problem
+    FAILED = "failed"  # a check whose condition found the problem
+    ERROR = "error"  # the call itself failed
+    DONE = "done"  # an action or manual item carried out
+    SKIPPED = "skipped"
+
+
+@dataclass
+class Run:
+    """One walkthrough of one runbook, from the alert (or command) that opened it to its close."""
+
+    id: str
+    number: int
+    runbook_id: str
+    title: str
+    severity: str
+    state: RunState
+    created_by: str
+    created_at: datetime
+    alert: dict[str, Any] | None = None
+    fingerprint: str | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    rehearsal: bool = False
+    surface: dict[str, Any] = field(default_factory=dict)
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass
+class StepRecord:
+    """The state of one step within a run, with its latest result (bounded in size)."""
+
+    run_id: str
+    step_id: str
+    state: StepState = StepState.PENDING
+    result: dict[str, Any] | None = None
+    finding: str | None = None
+    error: str | None = None
+    actor: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    items_done: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Event:
+    """One entry of a run's append-only timeline: who, when, what, and how it went."""
+
+    run_id: str
+    at: datetime
+    actor: str
+    kind: str
+    summary: str
+    step_id: str | None = None
+    outcome: str | None = None
+    duration_ms: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+
+
+@dataclass
+class CommandClaim:
+    """The answer to claiming an idempotency key: first claim, or the earlier outcome."""
+
+    claimed: bool
+    outcome: dict[str, Any] | None = None

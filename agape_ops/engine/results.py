@@ -1,0 +1,78 @@
+"""What a step produced: the value type shared by adapters, the engine, the store and surfaces.
+
+Adapters return a ``StepResult`` whose values are already JSON-safe (uuid and inet as text,
+timestamps as ISO 8601, numerics as float, intervals as words), so a result is stored, rendered
+and evaluated the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Results keep at most this many rows; the total is stated when more existed.
+MAX_ROWS = 200
+
+
+class StepResult(BaseModel):
+    """The outcome of one adapter call, in the shape every surface renders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str = Field(description="One sentence a person reads, e.g. '3 failed webhooks'.")
+    columns: list[str] = Field(default_factory=list)
+    rows: list[dict[str, Any]] = Field(default_factory=list)
+    total_rows: int | None = Field(
+        default=None, description="Rows that existed before truncation (None: no table)."
+    )
+    values: dict[str, Any] = Field(default_factory=dict, description="Named figures.")
+    text: str | None = Field(default=None, description="Free text output (shell, bodies).")
+    duration_ms: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return self.total_rows is not None and self.total_rows > len(self.rows)
+
+    def context(self) -> dict[str, Any]:
+        """Return the names a step's ``when:`` and ``finding:`` may read.
+
+        ``rows``, ``row_count`` (all rows, not just those kept), ``columns``, ``first`` (the
+        first row or {}), ``values``, ``text``, ``summary``; and, for convenience, the first
+        row's columns and every named value at the top level (values win on a clash).
+        """
+        first = self.rows[0] if self.rows else {}
+        context: dict[str, Any] = {}
+        context.update(first)
+        context.update(self.values)
+        context.update(
+            rows=self.rows,
+            row_count=self.total_rows if self.total_rows is not None else len(self.rows),
+            columns=self.columns,
+            first=first,
+            values=self.values,
+            text=self.text,
+            summary=self.summary,
+            truncated=self.truncated,
+        )
+        return context
+
+
+def table(
+    summary: str,
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    *,
+    total: int | None = None,
+    values: dict[str, Any] | None = None,
+    limit: int = MAX_ROWS,
+) -> StepResult:
+    """Build a table result, keeping at most ``limit`` rows and stating the total."""
+    kept = rows[:limit]
+    return StepResult(
+        summary=summary,
+        columns=columns,
+        rows=kept,
+        total_rows=total if total is not None else len(rows),
+        values=values or {},
+    )

@@ -1,0 +1,111 @@
+"""The result fields each kind of step produces: the contract between adapters and runbooks.
+
+``when:`` and ``finding:`` read these names. The linter uses this table to reject a condition
+that reads a field the step can never produce; adapters must produce exactly these (a test
+holds them to it). Postgres reads produce their SQL's output columns, found by the linter.
+"""
+
+from __future__ import annotations
+
+#: Names every result offers (see ``StepResult.context``).
+COMMON = frozenset(
+    {"rows", "row_count", "columns", "first", "values", "text", "summary", "truncated"}
+)
+
+#: Fields by (step kind, action or command). Row columns are listed with values: both are
+#: readable at the top level of a condition (the first row's columns and every value).
+FIELDS: dict[tuple[str, str], frozenset[str]] = {
+    # postgres writes: the preview's rows, and how many rows changed
+    ("postgres", "write"): frozenset({"rows_changed", "preview_count"}),
+    ("redis", "ping"): frozenset({"reachable", "latency_ms"}),
+    ("redis", "info"): frozenset(
+        {
+            "used_memory",
+            "used_memory_human",
+            "maxmemory",
+            "memory_ratio",
+            "connected_clients",
+            "blocked_clients",
+            "redis_version",
+        }
+    ),
+    ("redis", "queue_stats"): frozenset(
+        {
+            # one row per queue
+            "queue",
+            "waiting",
+            "active",
+            "prioritized",
+            "delayed",
+            "failed",
+            "completed",
+            "paused",
+            "backlog",
+            "oldest_waiting_age_s",
+            "version",
+            # values
+            "queues",  # {name: {waiting, active, ..., backlog}}
+            "total_backlog",
+            "max_backlog",
+        }
+    ),
+    ("redis", "queue_failures"): frozenset(
+        {"queue", "job_id", "name", "failed_reason", "finished_at", "attempts", "failure_count"}
+    ),
+    ("redis", "discover_queues"): frozenset({"queue", "version", "paused", "queue_names"}),
+    ("paystack", "verify"): frozenset(
+        {
+            "reference",
+            "status",
+            "known_status",
+            "paid",
+            "amount",
+            "amount_kobo",
+            "currency",
+            "gateway_response",
+            "paid_at",
+            "channel",
+        }
+    ),
+    ("paystack", "verify_many"): frozenset(
+        {
+            "reference",
+            "status",
+            "paid",
+            "amount",
+            "amount_kobo",
+            "checked",
+            "paid_count",
+            "paid_references",
+            "not_found",
+        }
+    ),
+    ("paystack", "list_transactions"): frozenset(
+        {"reference", "status", "amount", "amount_kobo", "currency", "created_at",
+         "gateway_response", "total"}
+    ),
+    ("paystack", "status_page"): frozenset(
+        {"indicator", "description", "incidents", "incident_count", "name", "impact", "status",
+         "started_at", "shortlink"}
+    ),
+    ("admin_api", "reprocess_webhook"): frozenset({"status", "webhook_id", "http_status"}),
+    ("admin_api", "queue_stats"): frozenset(
+        {"queue", "waiting", "active", "delayed", "failed", "completed", "paused", "queues",
+         "total_waiting", "http_status"}
+    ),
+    ("admin_api", "health"): frozenset({"status", "checks", "healthy", "http_status",
+                                        "failing"}),
+    ("admin_api", "call"): frozenset({"http_status", "body"}),
+    ("http", "check"): frozenset({"status_code", "latency_ms", "ok", "field", "url"}),
+    ("shell", "run"): frozenset({"exit_code", "stdout", "stderr"}),
+    ("manual", "items"): frozenset(),
+}
+
+
+def action_of(kind: str, call: object) -> str:
+    """Return the FIELDS key's second part for a step's call."""
+    for attribute in ("action", "command"):
+        value = getattr(call, attribute, None)
+        if isinstance(value, str):
+            return value
+    return {"http": "check", "shell": "run", "manual": "items"}.get(kind, "")

@@ -1,0 +1,226 @@
+"""Read runbook YAML into models, with every error located by file, line and column.
+
+PyYAML's composer keeps each node's position; we build plain Python values from the node tree
+while remembering where each value came from, so a pydantic error's location (``detection.2.when``)
+maps back to the line an engineer must edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from agape_ops.errors import Problem, RunbookError, RunbookValidationError
+from agape_ops.runbooks.model import Runbook, Team
+
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Located:
+    """A parsed document and where each of its values and keys sits in the file."""
+
+    path: str
+    data: Any
+    positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, loc: Iterable[str | int]) -> tuple[int, int]:
+        """Return (line, column) of the deepest part of ``loc`` that the file contains."""
+        parts = tuple(loc)
+        while parts:
+            if parts in self.positions:
+                return self.positions[parts]
+            parts = parts[:-1]
+        return self.positions.get((), (1, 1))
+
+    def problem(self, loc: Iterable[str | int], message: str) -> Problem:
+        line, column = self.where(loc)
+        return Problem(self.path, line, column, message)
+
+
+def parse_yaml(text: str, path: str) -> Located:
+    """Parse one YAML document, keeping positions; raise RunbookValidationError on bad YAML."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or "malformed YAML"
+        raise RunbookValidationError(
+            [Problem(path, line, column, f"YAML syntax: {what}")], path=path
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise RunbookValidationError([Problem(path, 1, 1, f"YAML: {exc}")], path=path) from exc
+    located = Located(path=path, data=None)
+    problems: list[Problem] = []
+    if node is None:
+        located.data = {}
+        return located
+    located.data = _build(node, (), located, problems, yaml.SafeLoader(""))
+    if problems:
+        raise RunbookValidationError(problems, path=path)
+    return located
+
+
+def _build(
+    node: yaml.Node,
+    loc: Loc,
+    located: Located,
+    problems: list[Problem],
+    constructor: yaml.SafeLoader,
+) -> Any:
+    located.positions[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = constructor.construct_object(key_node)
+            if key in result:
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                problems.append(
+                    Problem(located.path, line, col, f"duplicate key {key!r} in the same mapping")
+                )
+                continue
+            child = (*loc, key)
+            result[key] = _build(value_node, child, located, problems, constructor)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _build(item, (*loc, i), located, problems, constructor)
+            for i, item in enumerate(node.value)
+        ]
+    return constructor.construct_object(node)
+
+
+def _message(error: Any) -> str:
+    kind = error.get("type", "")
+    loc = error.get("loc", ())
+    name = ".".join(str(p) for p in loc if not str(p).startswith("function-"))
+    msg = str(error.get("msg", "invalid"))
+    if kind == "extra_forbidden":
+        return f"unknown key {loc[-1]!r} (check the spelling; see `agape-ops schema`)"
+    if kind == "missing":
+        return f"missing required key {loc[-1]!r}" + (
+            f" in {'.'.join(str(p) for p in loc[:-1])}" if len(loc) > 1 else ""
+        )
+    msg = msg.removeprefix("Value error, ")
+    return f"{name}: {msg}" if name else msg
+
+
+def validate(located: Located, model: type[M]) -> M:
+    """Validate parsed data against ``model``; raise with one located Problem per error."""
+    try:
+        return model.model_validate(located.data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            # Drop union/tag segments pydantic inserts, keeping real keys and indexes.
+            loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
+            problems.append(located.problem(loc, _message(error)))
+        raise RunbookValidationError(_dedupe(problems), path=located.path) from exc
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[str] = set()
+    out = []
+    for p in problems:
+        if str(p) not in seen:
+            seen.add(str(p))
+            out.append(p)
+    return out
+
+
+def load_runbook_file(path: Path) -> tuple[Runbook, Located]:
+    """Load and validate one runbook file; its ``id`` must equal the file name."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunbookError(f"{path}: cannot read ({exc.strerror})", path=str(path)) from exc
+    located = parse_yaml(text, str(path))
+    if not isinstance(located.data, dict):
+        raise RunbookValidationError(
+            [located.problem((), "a runbook is a mapping (id:, title:, ...)")], path=str(path)
+        )
+    runbook = validate(located, Runbook)
+    if runbook.id != path.stem:
+        raise RunbookValidationError(
+            [located.problem(("id",), f"id {runbook.id!r} must equal the file name {path.stem!r}")],
+            path=str(path),
+        )
+    return runbook, located
+
+
+def load_team_file(path: Path) -> Team:
+    """Load and validate the team file (responders, approvers, escalation, contacts, dashboards)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunbookError(f"{path}: cannot read ({exc.strerror})", path=str(path)) from exc
+    located = parse_yaml(text, str(path))
+    return validate(located, Team)
+
+
+def runbook_files(paths: Iterable[Path]) -> list[Path]:
+    """Expand directories into their ``*.yaml`` / ``*.yml`` files, sorted, files kept as given."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted([*path.glob("*.yaml"), *path.glob("*.yml")]))
+        else:
+            files.append(path)
+    return files
+
+
+@dataclass
+class Catalog:
+    """The runbooks that loaded, and the problems of those that did not."""
+
+    runbooks: dict[str, Runbook] = field(default_factory=dict)
+    sources: dict[str, Located] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def get(self, runbook_id: str) -> Runbook | None:
+        return self.runbooks.get(runbook_id)
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self.runbooks.values(), key=lambda r: r.id))
+
+    def __len__(self) -> int:
+        return len(self.runbooks)
+
+
+def load_catalog(paths: Iterable[Path], *, lint: bool = True) -> Catalog:
+    """Load every valid runbook under ``paths``; collect the problems of invalid ones.
+
+    A runbook with schema errors, or (when ``lint``) semantic errors, is left out and its
+    problems reported; the others load. Nothing here raises for a bad runbook.
+    """
+    from agape_ops.runbooks.lint import lint_runbook
+
+    catalog = Catalog()
+    for path in runbook_files(paths):
+        try:
+            runbook, located = load_runbook_file(path)
+        except RunbookValidationError as exc:
+            catalog.problems.extend(exc.problems)
+            continue
+        except RunbookError as exc:
+            catalog.problems.append(Problem(str(path), 1, 1, exc.message))
+            continue
+        problems = lint_runbook(runbook, located) if lint else []
+        if problems:
+            catalog.problems.extend(problems)
+            continue
+        if runbook.id in catalog.runbooks:
+            catalog.problems.append(
+                located.problem(("id",), f"runbook id {runbook.id!r} is loaded twice")
+            )
+            continue
+        catalog.runbooks[runbook.id] = runbook
+        catalog.sources[runbook.id] = located
+    return catalog

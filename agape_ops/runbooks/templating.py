@@ -1,0 +1,153 @@
+"""Templates and conditions, rendered in Jinja2's sandbox.
+
+Templates (``{{ inputs.reference }}``) fill adapter parameters and findings; conditions
+(``failure_rate > 0.05``) are Jinja expressions over a step's result. Both run in a
+``SandboxedEnvironment`` with ``StrictUndefined``: a name that does not exist is an error, not an
+empty string. SQL text is never a template: values reach SQL only as bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from agape_ops.errors import TemplateError
+
+#: Names every template and condition may use besides the step's own result fields.
+CONTEXT_NAMES = frozenset({"inputs", "alert", "steps", "settings", "run", "row"})
+
+
+def _percent(value: Any, digits: int = 1) -> str:
+    """Format a ratio (0.071) as a percentage ("7.1%")."""
+    try:
+        return f"{float(value) * 100:.{digits}f}%"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def _naira(kobo: Any) -> str:
+    """Format an amount in kobo as naira ("NGN 12,500.00")."""
+    try:
+        return f"NGN {int(kobo) / 100:,.2f}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def _join_column(rows: Any, column: str, limit: int = 10) -> str:
+    """Join one column of rows into "a, b, c (+N more)"."""
+    values = [str(r.get(column)) for r in rows or [] if isinstance(r, Mapping)]
+    shown = ", ".join(values[:limit])
+    extra = len(values) - limit
+    return f"{shown} (+{extra} more)" if extra > 0 else shown
+
+
+@lru_cache(maxsize=1)
+def environment() -> SandboxedEnvironment:
+    """Return the one sandboxed environment used for every template and condition."""
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env.filters["percent"] = _percent
+    env.filters["naira"] = _naira
+    env.filters["join_column"] = _join_column
+    return env
+
+
+@lru_cache(maxsize=512)
+def _compiled_template(source: str) -> Any:
+    return environment().from_string(source)
+
+
+@lru_cache(maxsize=512)
+def _compiled_expression(source: str) -> Any:
+    return environment().compile_expression(source, undefined_to_none=False)
+
+
+def is_template(text: str) -> bool:
+    """Say whether ``text`` contains Jinja markup."""
+    return "{{" in text or "{%" in text or "{#" in text
+
+
+def render(source: str, context: Mapping[str, Any]) -> str:
+    """Render a template; raise TemplateError naming what was missing or unsafe."""
+    if not is_template(source):
+        return source
+    try:
+        return str(_compiled_template(source).render(**context))
+    except UndefinedError as exc:
+        raise TemplateError(f"template {source!r}: {exc.message}") from exc
+    except SecurityError as exc:
+        raise TemplateError(f"template {source!r} is not allowed: {exc}") from exc
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template {source!r}: {exc.message}") from exc
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise TemplateError(f"template {source!r}: {exc}") from exc
+
+
+def evaluate(condition: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate a condition expression; raise TemplateError when it cannot be evaluated."""
+    try:
+        return _compiled_expression(condition)(**context)
+    except UndefinedError as exc:
+        raise TemplateError(f"condition `{condition}`: {exc.message}") from exc
+    except SecurityError as exc:
+        raise TemplateError(f"condition `{condition}` is not allowed: {exc}") from exc
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"condition `{condition}` does not parse: {exc.message}") from exc
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise TemplateError(f"condition `{condition}`: {exc}") from exc
+
+
+def syntax_error(source: str, *, expression: bool) -> str | None:
+    """Return the syntax error of a template or expression, or None when it parses."""
+    try:
+        if expression:
+            environment().compile_expression(source)
+        else:
+            environment().parse(source)
+    except TemplateSyntaxError as exc:
+        return str(exc.message)
+    return None
+
+
+def references(source: str, *, expression: bool) -> set[tuple[str, ...]]:
+    """Return the names a template or expression reads, with their attribute chains.
+
+    ``inputs.user_id`` gives ``("inputs", "user_id")``; ``failure_rate`` gives
+    ``("failure_rate",)``. Loop variables and names set inside the template are left out.
+    """
+    env = environment()
+    tree = env.parse("{{ (" + source + ") }}" if expression else source)
+    assigned = {
+        n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")
+    }
+    found: set[tuple[str, ...]] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        chain = _chain(node)
+        if chain and chain[0] not in assigned:
+            found.add(chain)
+    # Keep only maximal chains: ("inputs", "x") subsumes ("inputs",).
+    return {c for c in found if not any(o != c and o[: len(c)] == c for o in found)}
+
+
+def _chain(node: nodes.Node) -> tuple[str, ...] | None:
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+            node = node.node
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            parts.append(str(node.arg.value))
+            node = node.node
+        elif isinstance(node, nodes.Getitem):
+            parts.clear()
+            node = node.node
+        elif isinstance(node, nodes.Name):
+            if node.ctx != "load":
+                return None
+            parts.append(node.name)
+            return tuple(reversed(parts))
+        else:
+            return None

@@ -1,0 +1,103 @@
+"""Shared fixtures: scratch PostgreSQL databases and Redis logical databases, one per test.
+
+Every test that touches a server gets its own database (cloned from a template loaded with the
+backend's schema) or its own Redis logical database, so runs never see each other's data, and
+everything is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ADMIN_DSN = os.environ.get("AGAPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("AGAPE_TEST_REDIS", "redis://127.0.0.1:6379")
+SCHEMA = (FIXTURES / "backend_schema.sql").read_text()
+
+
+def _dsn(database: str) -> str:
+    base = ADMIN_DSN.rsplit("/", 1)[0]
+    return f"{base}/{database}"
+
+
+def _admin() -> psycopg.Connection:
+    return psycopg.connect(ADMIN_DSN, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def backend_template() -> Iterator[str]:
+    """Create, once per session, a template database holding the backend's schema."""
+    name = f"agape_tmpl_{os.getpid()}_{secrets.token_hex(3)}"
+    with _admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(_dsn(name), autocommit=True) as conn:
+        conn.execute(SCHEMA)  # type: ignore[arg-type]  # a trusted fixture file
+    yield name
+    with _admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _scratch_database(template: str | None) -> Iterator[str]:
+    name = f"agape_t_{os.getpid()}_{secrets.token_hex(4)}"
+    with _admin() as conn:
+        clause = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{clause}')  # type: ignore[arg-type]
+    try:
+        yield _dsn(name)
+    finally:
+        with _admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def backend_db(backend_template: str) -> Iterator[str]:
+    """Return the DSN of a scratch copy of the backend's database (schema, no rows)."""
+    yield from _scratch_database(backend_template)
+
+
+@pytest.fixture
+def empty_db() -> Iterator[str]:
+    """Return the DSN of an empty scratch database (for the bot's own store)."""
+    yield from _scratch_database(None)
+
+
+@pytest.fixture
+def redis_db() -> Iterator[str]:
+    """Claim a free Redis logical database (1-15) for this test; flush it before and after."""
+    claimer = redis.Redis.from_url(f"{REDIS_BASE}/0")
+    token = secrets.token_hex(8)
+    claimed: int | None = None
+    for number in range(1, 16):
+        if claimer.set(f"agape-test:claim:{number}", token, nx=True, ex=600):
+            claimed = number
+            break
+    if claimed is None:
+        pytest.fail("no free Redis logical database (1-15) for this test")
+    url = f"{REDIS_BASE}/{claimed}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+        if claimer.get(f"agape-test:claim:{claimed}") == token.encode():
+            claimer.delete(f"agape-test:claim:{claimed}")
+        claimer.close()
+
+
+@pytest.fixture
+async def backend_conn(backend_db: str) -> AsyncIterator[psycopg.AsyncConnection]:
+    """An autocommit connection to the scratch backend database, for arranging rows."""
+    conn = await psycopg.AsyncConnection.connect(backend_db, autocommit=True)
+    try:
+        yield conn
+    finally:
+        await conn.close()
