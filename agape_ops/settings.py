@@ -7,9 +7,11 @@ comment; keep the two in step (a unit test compares them).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _split_ids(value: object) -> object:
@@ -46,8 +48,8 @@ class Settings(BaseSettings):
     ops_database_url: SecretStr | None = None
     runbooks_dir: Path = Path("runbooks")
     ops_team_file: Path | None = None
-    ops_responders: list[str] = Field(default_factory=list)
-    ops_approvers: list[str] = Field(default_factory=list)
+    ops_responders: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ops_approvers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     ops_allow_shell: bool = False
     ops_run_prefix: str = "INC"
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
@@ -105,8 +107,6 @@ class Settings(BaseSettings):
 
 def dsn_passwords(dsn: str) -> list[str]:
     """Return the password in a DSN (``scheme://user:password@host``), if any."""
-    from urllib.parse import unquote, urlsplit
-
     try:
         parts = urlsplit(dsn)
     except ValueError:

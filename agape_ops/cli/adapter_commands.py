@@ -1,0 +1,56 @@
+"""`agape-ops check`: probe every configured system; the first thing to run after deploying."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from agape_ops.errors import AgapeError
+
+
+async def _probe_all() -> tuple[list[tuple[str, bool, bool, str, int | None]], str | None]:
+    from agape_ops.bootstrap import build
+
+    container = await build(configure_logs=False)
+    try:
+        probes = await asyncio.gather(*(a.probe() for a in container.adapters.values()))
+        rows = [(p.name, p.configured, p.ok, p.detail, p.latency_ms) for p in probes]
+        store = f"{len(container.catalog)} runbooks loaded"
+        if container.catalog.problems:
+            store += f", {len(container.catalog.problems)} problems (run `agape-ops lint`)"
+        return rows, store
+    finally:
+        await container.aclose()
+
+
+@click.command("check")
+def check() -> None:
+    """Probe every adapter (PostgreSQL, Redis, Paystack, admin API, HTTP, shell) and the store."""
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        rows, summary = asyncio.run(_probe_all())
+    except AgapeError as exc:
+        click.echo(f"agape-ops check: {exc.message}", err=True)
+        sys.exit(2)
+    table = Table("system", "status", "detail", "latency")
+    failing = 0
+    for name, configured, ok, detail, latency in rows:
+        if not configured:
+            status = "not configured"
+        elif ok:
+            status = "ok"
+        else:
+            status, failing = "FAILING", failing + 1
+        table.add_row(name, status, detail, f"{latency} ms" if latency is not None else "")
+    console = Console(soft_wrap=True)
+    console.print(table)
+    if summary:
+        console.print(summary)
+    sys.exit(1 if failing else 0)
+
+
+COMMANDS: list[click.Command] = [check]

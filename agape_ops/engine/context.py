@@ -1,0 +1,186 @@
+"""What templates see, and how a step's call is rendered from it.
+
+A step's templates read ``inputs``, ``alert``, ``steps`` (earlier results), ``settings`` (public
+URLs only) and ``run``. Its ``when:`` and ``finding:`` additionally read its own result's
+fields. Values reach SQL only as bound parameters: the SQL text itself is never rendered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from agape_ops.alerts.model import Alert
+from agape_ops.engine.records import Run, StepRecord
+from agape_ops.engine.results import StepResult
+from agape_ops.errors import InputError, TemplateError
+from agape_ops.runbooks.model import (
+    AdminApiCall,
+    AlertCheck,
+    HttpCall,
+    Input,
+    PaystackCall,
+    PostgresCall,
+    Runbook,
+    ShellCall,
+    Step,
+    Strict,
+)
+from agape_ops.runbooks.templating import evaluate, render
+
+
+def base_context(
+    run: Run,
+    steps: Mapping[str, StepRecord],
+    inputs: Mapping[str, str],
+    settings: Mapping[str, str | None],
+) -> dict[str, Any]:
+    """Return the names every template of a run may read."""
+    alert = Alert.model_validate(run.alert) if run.alert else None
+    return {
+        "inputs": dict(inputs),
+        "alert": alert.context() if alert else Alert().context(),
+        "steps": {
+            step_id: StepResult.model_validate(record.result).context()
+            for step_id, record in steps.items()
+            if record.result is not None
+        },
+        "settings": dict(settings),
+        "run": {"id": run.id, "runbook": run.runbook_id, "title": run.title},
+    }
+
+
+def _render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        return render(value, context)
+    if isinstance(value, dict):
+        return {k: _render_value(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_value(v, context) for v in value]
+    return value
+
+
+def render_call(step: Step, context: Mapping[str, Any]) -> tuple[Strict, dict[str, Any]]:
+    """Return the step's call with its templates rendered, and the SQL's bound parameters."""
+    call = step.call
+    if isinstance(call, PostgresCall):
+        return call, {k: _render_value(v, context) for k, v in call.params.items()}
+    if isinstance(call, PaystackCall) and call.reference:
+        return call.model_copy(update={"reference": render(call.reference, context)}), {}
+    if isinstance(call, AdminApiCall):
+        update: dict[str, Any] = {}
+        if call.webhook_id:
+            update["webhook_id"] = render(call.webhook_id, context)
+        if call.path:
+            update["path"] = render(call.path, context)
+        if call.json_body is not None:
+            update["json_body"] = _render_value(call.json_body, context)
+        return call.model_copy(update=update), {}
+    if isinstance(call, HttpCall):
+        return call.model_copy(update={"url": render(call.url, context)}), {}
+    if isinstance(call, ShellCall):
+        return call.model_copy(
+            update={
+                "command": [render(arg, context) for arg in call.command],
+                "env": {k: render(v, context) for k, v in call.env.items()},
+            }
+        ), {}
+    return call, {}
+
+
+def references_for(call: PaystackCall, steps: Mapping[str, StepRecord]) -> list[str]:
+    """Resolve ``references_from: step.column`` into the references an earlier step listed."""
+    assert call.references_from  # noqa: S101 - the model validator requires it for verify_many
+    step_id, column = call.references_from.split(".", 1)
+    record = steps.get(step_id)
+    if record is None or record.result is None:
+        raise TemplateError(f"step `{step_id}` has not run yet; run it first")
+    rows = StepResult.model_validate(record.result).rows
+    return [str(row[column]) for row in rows if row.get(column)]
+
+
+def alert_check(check: AlertCheck, alert: Alert | None) -> StepResult:
+    """Read the values an alert check names from the alert itself."""
+    found = {name: alert.lookup(name) if alert else None for name in check.values}
+    missing = [name for name, value in found.items() if value is None]
+    if alert is None:
+        summary = "this run was not opened by an alert"
+    elif missing:
+        summary = f"the alert does not report {', '.join(missing)}"
+    else:
+        summary = ", ".join(f"{k} = {v}" for k, v in found.items())
+    return StepResult(summary=summary, values={**found, "missing": missing})
+
+
+def judge(step: Step, result: StepResult, context: Mapping[str, Any]) -> tuple[bool | None, str]:
+    """Evaluate the step's condition and finding over its result.
+
+    Return (problem present?, finding). ``None`` means the step has no condition, or its
+    condition could not be decided (a value it reads is missing): the finding says which.
+    """
+    scope = {**context, **result.context()}
+    problem: bool | None = None
+    if step.when:
+        if step.alert is not None and result.values.get("missing"):
+            return None, result.summary
+        problem = bool(evaluate(step.when, scope))
+    if step.finding:
+        try:
+            finding = render(step.finding, scope)
+        except TemplateError as exc:
+            finding = f"{result.summary} (finding not rendered: {exc.message})"
+    else:
+        finding = result.summary
+    return problem, finding.strip()
+
+
+def resolve_inputs(
+    runbook: Runbook,
+    step: Step,
+    given: Mapping[str, str],
+    run: Run,
+) -> tuple[dict[str, str], list[str]]:
+    """Return the step's input values (validated) and the names still missing.
+
+    A value comes from the command, then the run's earlier inputs, then the alert, then the
+    input's default. Each is checked against the input's pattern; a bad value is an
+    InputError naming the input and what it should look like.
+    """
+    alert = Alert.model_validate(run.alert) if run.alert else None
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for name in step.inputs:
+        spec = runbook.inputs[name]
+        value = given.get(name) or run.inputs.get(name)
+        if value is None and alert is not None and spec.from_alert:
+            found = alert.lookup(spec.from_alert)
+            value = str(found) if found is not None else None
+        if value is None:
+            value = spec.default
+        if value is None:
+            missing.append(name)
+            continue
+        values[name] = validate_input(name, spec, value)
+    return values, missing
+
+
+def validate_input(name: str, spec: Input, value: str) -> str:
+    """Return the value stripped, or raise InputError when it fails the input's pattern."""
+    value = value.strip()
+    if not re.fullmatch(spec.pattern, value):
+        example = f" (for example {spec.example})" if spec.example else ""
+        shown = "the value given" if spec.secret else f"“{value[:80]}”"
+        raise InputError(
+            f"{shown} is not a valid {spec.description.rstrip('.').lower()}{example}",
+            input_name=name,
+        )
+    return value
+
+
+def redacted_inputs(runbook: Runbook, values: Mapping[str, str]) -> dict[str, str]:
+    """Return input values safe for the timeline: secret inputs masked."""
+    return {
+        k: ("[REDACTED]" if (spec := runbook.inputs.get(k)) and spec.secret else v)
+        for k, v in values.items()
+    }

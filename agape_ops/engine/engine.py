@@ -1,0 +1,445 @@
+"""The run engine: every change to a run goes through here as a command.
+
+For each command the engine checks the run's state and the actor's permission, takes the
+command's idempotency key, calls the adapter (never the surface), and appends what happened to
+the run's timeline. Surfaces render the outcome and the events; they never call adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from agape_ops.engine import transitions
+from agape_ops.engine.commands import (
+    Acknowledge,
+    AddNote,
+    Command,
+    MarkItemDone,
+    Outcome,
+    ProvideInput,
+    RunStep,
+    SetState,
+    SkipStep,
+    StartRun,
+)
+from agape_ops.engine.context import (
+    redacted_inputs,
+    resolve_inputs,
+    validate_input,
+)
+from agape_ops.engine.permissions import Permissions
+from agape_ops.engine.ports import Adapter
+from agape_ops.engine.records import Run, RunState, StepRecord, StepState
+from agape_ops.engine.results import StepResult
+from agape_ops.engine.steps import Plan, StepRunner
+from agape_ops.engine.store import RunStore
+from agape_ops.engine.timeline import Listener, Timeline
+from agape_ops.errors import (
+    EngineError,
+    InputError,
+    InvalidTransition,
+    LockHeld,
+    PermissionDenied,
+    StepBusy,
+    TemplateError,
+    UnknownRun,
+    UnknownRunbook,
+    UnknownStep,
+)
+from agape_ops.runbooks.model import Risk, Runbook, Step
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    """Runs runbooks as durable state machines over a store and a set of adapters."""
+
+    def __init__(
+        self,
+        *,
+        runbooks: Mapping[str, Runbook],
+        store: RunStore,
+        adapters: Mapping[str, Adapter],
+        permissions: Permissions,
+        settings_context: Mapping[str, str | None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        run_prefix: str = "INC",
+    ) -> None:
+        self.runbooks = runbooks
+        self.store = store
+        self.adapters = adapters
+        self.permissions = permissions
+        self.settings_context = dict(settings_context or {})
+        self.clock = clock
+        self.run_prefix = run_prefix
+        self.timeline = Timeline(store, clock)
+        self.stepper = StepRunner(
+            store=store,
+            adapters=adapters,
+            timeline=self.timeline,
+            settings_context=self.settings_context,
+            clock=clock,
+        )
+        self._key_locks: dict[str, asyncio.Lock] = {}
+        self._key_users: dict[str, int] = {}
+
+    # -- events ------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` with every event the engine appends, in order."""
+        self.timeline.listeners.append(listener)
+
+    # -- the one entry point -----------------------------------------------------------------
+
+    async def execute(self, command: Command) -> Outcome:
+        """Carry out a command exactly once per idempotency key; never raise for bad input."""
+        lock = self._key_locks.setdefault(command.key, asyncio.Lock())
+        self._key_users[command.key] = self._key_users.get(command.key, 0) + 1
+        try:
+            async with lock:
+                run_id = getattr(command, "run_id", None)
+                claim = await self.store.claim_command(command.key, run_id)
+                if not claim.claimed:
+                    return self._duplicate(claim.outcome)
+                outcome = await self._dispatch(command)
+                await self.store.finish_command(command.key, outcome.stored())
+                return outcome
+        finally:
+            self._key_users[command.key] -= 1
+            if self._key_users[command.key] == 0:
+                del self._key_users[command.key]
+                del self._key_locks[command.key]
+
+    def _duplicate(self, stored: dict[str, Any] | None) -> Outcome:
+        if stored is None:
+            return Outcome(
+                ok=False,
+                duplicate=True,
+                message="this click is already being handled; nothing was repeated",
+            )
+        return Outcome(
+            ok=bool(stored.get("ok")),
+            duplicate=True,
+            message=str(stored.get("message", "")),
+            error=stored.get("error"),
+        )
+
+    async def _dispatch(self, command: Command) -> Outcome:
+        try:
+            if isinstance(command, StartRun):
+                return await self._start(command)
+            if isinstance(command, RunStep):
+                return await self._run_step(command)
+            if isinstance(command, MarkItemDone):
+                return await self._mark_item(command)
+            if isinstance(command, SkipStep):
+                return await self._skip(command)
+            if isinstance(command, ProvideInput):
+                return await self._provide_input(command)
+            if isinstance(command, SetState):
+                return await self._set_state(command)
+            if isinstance(command, AddNote):
+                return await self._note(command)
+            return await self._acknowledge(command)
+        except (EngineError, InputError, TemplateError) as exc:
+            return Outcome(ok=False, message=exc.message, error=type(exc).__name__)
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> Run:
+        run = await self.store.get_run(run_id.upper())
+        if run is None:
+            raise UnknownRun(f"no run {run_id}; `/ops status` lists the open ones")
+        return run
+
+    def runbook_of(self, run: Run) -> Runbook:
+        runbook = self.runbooks.get(run.runbook_id)
+        if runbook is None:
+            raise UnknownRunbook(f"runbook {run.runbook_id} is no longer loaded")
+        return runbook
+
+    def step_of(self, runbook: Runbook, step_id: str) -> Step:
+        step = runbook.step(step_id)
+        if step is None:
+            known = ", ".join(s.id for s in runbook.steps())
+            raise UnknownStep(f"{runbook.id} has no step {step_id!r} (steps: {known})")
+        return step
+
+    # -- start -------------------------------------------------------------------------------
+
+    async def _start(self, command: StartRun) -> Outcome:
+        runbook = self.runbooks.get(command.runbook_id)
+        if runbook is None:
+            known = ", ".join(sorted(self.runbooks)) or "none loaded"
+            raise UnknownRunbook(f"no runbook {command.runbook_id!r} (runbooks: {known})")
+        for name, value in command.inputs.items():
+            if name not in runbook.inputs:
+                raise InputError(f"{runbook.id} has no input {name!r}", input_name=name)
+            validate_input(name, runbook.inputs[name], value)
+        run = await self.store.create_run(
+            Run(
+                id=self.run_prefix,
+                number=0,
+                runbook_id=runbook.id,
+                title=runbook.title,
+                severity=runbook.severity.value,
+                state=RunState.OPEN,
+                created_by=command.actor,
+                created_at=self.clock(),
+                alert=command.alert.model_dump(mode="json") if command.alert else None,
+                fingerprint=command.fingerprint,
+                inputs=dict(command.inputs),
+                rehearsal=command.rehearsal,
+                surface=dict(command.surface),
+            )
+        )
+        cause = f"alert “{command.alert.title}”" if command.alert else f"{command.actor}"
+        rehearsal = " (rehearsal: writes are shown, not executed)" if run.rehearsal else ""
+        await self.timeline.record(
+            run,
+            command.actor,
+            "run.opened",
+            f"{run.id} opened: {runbook.title} ({runbook.severity.value}) by {cause}{rehearsal}",
+            detail={
+                "runbook": runbook.id,
+                "rehearsal": run.rehearsal,
+                "inputs": redacted_inputs(runbook, run.inputs),
+            },
+        )
+        if command.auto:
+            await self.run_auto_steps(run.id)
+        return Outcome(ok=True, message=f"{run.id} opened: {runbook.title}", run=run)
+
+    async def run_auto_steps(self, run_id: str) -> list[StepRecord]:
+        """Run the runbook's automatic checks (detection, and steps marked ``auto``)."""
+        run = await self.get_run(run_id)
+        return await self.stepper.run_auto_steps(run, self.runbook_of(run))
+
+    async def plan(self, run_id: str, step_id: str, inputs: Mapping[str, str]) -> Plan:
+        """Say what a step would do and, for writes, what it would touch; change nothing."""
+        run = await self.get_run(run_id)
+        runbook = self.runbook_of(run)
+        return await self.stepper.plan(run, runbook, self.step_of(runbook, step_id), inputs)
+
+    # -- steps -------------------------------------------------------------------------------
+
+    async def _run_step(self, command: RunStep) -> Outcome:
+        run = await self.get_run(command.run_id)
+        transitions.require_active(run)
+        runbook = self.runbook_of(run)
+        step = self.step_of(runbook, command.step_id)
+        if not self.permissions.may_run(command.actor, step):
+            return await self._refuse(run, step, command.actor)
+        values, missing = resolve_inputs(runbook, step, command.inputs, run)
+        if missing:
+            return Outcome(
+                ok=False,
+                run=run,
+                needs_inputs=missing,
+                message=f"“{step.title}” needs {', '.join(missing)}",
+            )
+        if step.changes_things and not command.confirmed:
+            return Outcome(
+                ok=False,
+                run=run,
+                needs_confirmation=True,
+                message=step.confirm or f"Run “{step.title}”?",
+            )
+        if step.two_person and step.risk is Risk.DANGEROUS and not run.rehearsal:
+            approvers = await self.store.add_approval(run.id, step.id, command.actor)
+            if len(approvers) < 2:
+                await self.timeline.record(
+                    run,
+                    command.actor,
+                    "step.approved",
+                    f"{command.actor} approved “{step.title}”; waiting for a second, "
+                    "different approver",
+                    step_id=step.id,
+                )
+                return Outcome(
+                    ok=False,
+                    run=run,
+                    message=(
+                        f"Approved by {command.actor}. “{step.title}” needs a second, "
+                        "different approver before it runs."
+                    ),
+                )
+        await self._acknowledge_implicitly(run, command.actor, step)
+        if values:
+            run.inputs.update(values)
+            await self.store.save_run(run)
+        if step.lock:
+            holder = await self.store.acquire_lock(step.lock, run.id)
+            if holder is not None:
+                raise LockHeld(
+                    f"the {step.lock} lock is held by {holder}; finish or resolve {holder} first"
+                )
+        record = await self.stepper.perform(run, runbook, step, command.actor, values, command.key)
+        if step.two_person:
+            await self.store.clear_approvals(run.id, step.id)
+        ok = record.state not in (StepState.ERROR,)
+        message = record.finding or record.error or step.title
+        return Outcome(
+            ok=ok,
+            message=message,
+            run=run,
+            step=record,
+            result=StepResult.model_validate(record.result) if record.result else None,
+            error=None if ok else "StepError",
+        )
+
+    async def _refuse(self, run: Run, step: Step, actor: str) -> Outcome:
+        why = self.permissions.refusal(step)
+        await self.timeline.record(
+            run,
+            actor,
+            "step.refused",
+            f"refused {actor}: {why}",
+            step_id=step.id,
+            outcome="refused",
+        )
+        return Outcome(ok=False, run=run, message=why, error=PermissionDenied.__name__)
+
+    async def _mark_item(self, command: MarkItemDone) -> Outcome:
+        run = await self.get_run(command.run_id)
+        transitions.require_active(run)
+        step = self.step_of(self.runbook_of(run), command.step_id)
+        if step.manual is None:
+            raise InvalidTransition(f"“{step.title}” is not a checklist")
+        if not 0 <= command.item < len(step.manual.items):
+            raise InvalidTransition(f"“{step.title}” has items 1-{len(step.manual.items)}")
+        await self._acknowledge_implicitly(run, command.actor, step)
+        record = (await self.store.get_steps(run.id)).get(step.id) or StepRecord(run.id, step.id)
+        if command.item not in record.items_done:
+            record.items_done = sorted({*record.items_done, command.item})
+        complete = len(record.items_done) == len(step.manual.items)
+        record.state = StepState.DONE if complete else StepState.PENDING
+        record.actor, record.finished_at = command.actor, self.clock()
+        await self.store.save_step(record)
+        text = step.manual.items[command.item].text
+        await self.timeline.record(
+            run,
+            command.actor,
+            "item.done",
+            f"done: {text}",
+            step_id=step.id,
+            outcome=record.state.value,
+            detail={"item": command.item},
+        )
+        return Outcome(ok=True, run=run, step=record, message=f"Done: {text}")
+
+    async def _skip(self, command: SkipStep) -> Outcome:
+        run = await self.get_run(command.run_id)
+        transitions.require_active(run)
+        step = self.step_of(self.runbook_of(run), command.step_id)
+        record = (await self.store.get_steps(run.id)).get(step.id) or StepRecord(run.id, step.id)
+        if record.state is StepState.RUNNING:
+            raise StepBusy(f"“{step.title}” is running; it cannot be skipped now")
+        record.state, record.actor, record.finished_at = (
+            StepState.SKIPPED,
+            command.actor,
+            self.clock(),
+        )
+        await self.store.save_step(record)
+        why = f": {command.reason}" if command.reason else ""
+        await self.timeline.record(
+            run,
+            command.actor,
+            "step.skipped",
+            f"skipped “{step.title}”{why}",
+            step_id=step.id,
+            outcome="skipped",
+        )
+        return Outcome(ok=True, run=run, step=record, message=f"Skipped {step.title}")
+
+    async def _provide_input(self, command: ProvideInput) -> Outcome:
+        run = await self.get_run(command.run_id)
+        transitions.require_active(run)
+        runbook = self.runbook_of(run)
+        spec = runbook.inputs.get(command.name)
+        if spec is None:
+            raise InputError(f"{runbook.id} has no input {command.name!r}", input_name=command.name)
+        run.inputs[command.name] = validate_input(command.name, spec, command.value)
+        await self.store.save_run(run)
+        shown = redacted_inputs(runbook, {command.name: run.inputs[command.name]})
+        await self.timeline.record(
+            run,
+            command.actor,
+            "input.provided",
+            f"{command.name} = {shown[command.name]}",
+            detail={"inputs": shown},
+        )
+        return Outcome(ok=True, run=run, message=f"{command.name} set")
+
+    async def _note(self, command: AddNote) -> Outcome:
+        run = await self.get_run(command.run_id)
+        if run.state is RunState.CLOSED:
+            raise InvalidTransition(f"{run.id} is closed; notes can no longer be added")
+        text = command.text.strip()
+        if not text:
+            raise InputError("a note needs some text")
+        await self.timeline.record(run, command.actor, "note.added", text[:2000])
+        return Outcome(ok=True, run=run, message="Note added")
+
+    async def _acknowledge(self, command: Acknowledge) -> Outcome:
+        run = await self.get_run(command.run_id)
+        transitions.require_active(run)
+        if run.acknowledged_at is not None:
+            return Outcome(
+                ok=True, run=run, message=f"{run.id} was acknowledged by {run.acknowledged_by}"
+            )
+        await self._record_ack(run, command.actor, f"{command.actor} acknowledged {run.id}")
+        return Outcome(ok=True, run=run, message=f"{run.id} acknowledged by {command.actor}")
+
+    async def _acknowledge_implicitly(self, run: Run, actor: str, step: Step) -> None:
+        if run.acknowledged_at is None and run.state is RunState.OPEN:
+            await self._record_ack(
+                run, actor, f"{actor} acknowledged {run.id} by acting on “{step.title}”"
+            )
+
+    async def _record_ack(self, run: Run, actor: str, summary: str) -> None:
+        run.acknowledged_at, run.acknowledged_by = self.clock(), actor
+        if run.state is RunState.OPEN:
+            run.state = RunState.ACKNOWLEDGED
+        await self.store.save_run(run)
+        await self.timeline.record(run, actor, "run.acknowledged", summary)
+
+    async def _set_state(self, command: SetState) -> Outcome:
+        run = await self.get_run(command.run_id)
+        target = transitions.parse_state(command.state)
+        if not self.permissions.may_respond(command.actor):
+            why = f"marking a run {target.value} requires a responder"
+            await self.timeline.record(run, command.actor, "state.refused", why, outcome="refused")
+            raise PermissionDenied(why)
+        transitions.require_transition(run, target)
+        now = self.clock()
+        if run.acknowledged_at is None:
+            run.acknowledged_at, run.acknowledged_by = now, command.actor
+        if target is RunState.MITIGATED:
+            run.mitigated_at = now
+        elif target is RunState.RESOLVED:
+            run.resolved_at, run.resolved_by = now, command.actor
+        elif target is RunState.CLOSED:
+            run.closed_at = now
+        run.state = target
+        await self.store.save_run(run)
+        if target in (RunState.RESOLVED, RunState.CLOSED):
+            for step in self.runbook_of(run).steps():
+                if step.lock:
+                    await self.store.release_lock(step.lock, run.id)
+        note = f": {command.note}" if command.note else ""
+        await self.timeline.record(
+            run,
+            command.actor,
+            f"run.{target.value}",
+            f"{run.id} {target.value} by {command.actor}{note}",
+        )
+        return Outcome(ok=True, run=run, message=f"{run.id} is {target.value}")

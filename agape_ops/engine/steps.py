@@ -1,0 +1,232 @@
+"""Running one step: render its call, ask its adapter, judge the result, record it.
+
+The engine decides whether a step may run (state, permission, confirmation, approvals, locks);
+this module carries it out once it may, and says beforehand what it would do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agape_ops.alerts.model import Alert
+from agape_ops.engine.context import (
+    alert_check,
+    base_context,
+    judge,
+    redacted_inputs,
+    references_for,
+    render_call,
+    resolve_inputs,
+)
+from agape_ops.engine.ports import Adapter, AdapterRequest
+from agape_ops.engine.records import Run, StepRecord, StepState
+from agape_ops.engine.results import StepResult
+from agape_ops.engine.store import RunStore
+from agape_ops.engine.timeline import Timeline
+from agape_ops.errors import AdapterError, AdapterNotConfigured, AgapeError, StepBusy
+from agape_ops.runbooks.model import PaystackCall, Runbook, Step
+
+BOT = "agape-ops"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a step would do, shown before a person confirms it."""
+
+    step: Step
+    description: str
+    confirm: str | None
+    preview: StepResult | None = None
+    missing_inputs: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    """A change a rehearsal shows instead of making."""
+
+    description: str
+
+
+class StepRunner:
+    """Carries out steps for the engine, through the adapters, onto the timeline."""
+
+    def __init__(
+        self,
+        *,
+        store: RunStore,
+        adapters: Mapping[str, Adapter],
+        timeline: Timeline,
+        settings_context: Mapping[str, str | None],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.adapters = adapters
+        self.timeline = timeline
+        self.settings_context = settings_context
+        self.clock = clock
+
+    async def run_auto_steps(self, run: Run, runbook: Runbook) -> list[StepRecord]:
+        """Run the automatic checks: independent ones at once, dependent ones after."""
+        steps = runbook.auto_steps()
+        first = [s for s in steps if not _depends_on_others(s)]
+        later = [s for s in steps if _depends_on_others(s)]
+        key = f"auto:{run.id}"
+        records = list(
+            await asyncio.gather(*(self.perform(run, runbook, s, BOT, {}, key) for s in first))
+        )
+        for step in later:
+            records.append(await self.perform(run, runbook, step, BOT, {}, key))
+        return records
+
+    async def perform(  # noqa: PLR0917 - one call site per caller, each argument named there
+        self,
+        run: Run,
+        runbook: Runbook,
+        step: Step,
+        actor: str,
+        inputs: Mapping[str, str],
+        click: str,
+    ) -> StepRecord:
+        """Execute one step: claimed, timed, judged, stored and written to the timeline."""
+        if not await self.store.claim_step(run.id, step.id, actor):
+            raise StepBusy(f"“{step.title}” is running already; wait for its result")
+        steps = await self.store.get_steps(run.id)
+        record = steps.get(step.id) or StepRecord(run_id=run.id, step_id=step.id)
+        record.state, record.actor, record.started_at = StepState.RUNNING, actor, self.clock()
+        record.attempts = max(record.attempts, 1)
+        kind, result, started = "step.finished", None, time.monotonic()
+        try:
+            outcome = await self._call(run, step, steps, inputs, click)
+            record.error = None
+            if isinstance(outcome, Rehearsal):
+                kind, record.state = "step.rehearsed", StepState.SKIPPED
+                record.finding = f"Rehearsal, not executed. Would run: {outcome.description}"
+            elif outcome is None:  # a manual checklist carried out as a whole
+                kind, record.state = "step.done", StepState.DONE
+                record.finding = f"{step.title}: done"
+            else:
+                result = outcome
+                context = base_context(run, steps, {**run.inputs, **inputs}, self.settings_context)
+                problem, record.finding = judge(step, result, context)
+                record.state = _state_of(step, problem)
+        except AgapeError as exc:
+            kind, record.state = "step.error", StepState.ERROR
+            record.error = exc.message
+            record.finding = f"{step.title}: {exc.message}"
+        duration = int((time.monotonic() - started) * 1000)
+        if result is not None:
+            result.duration_ms = duration
+            record.result = result.model_dump(mode="json")
+        record.finished_at = self.clock()
+        await self.store.save_step(record)
+        await self.timeline.record(
+            run,
+            actor,
+            kind,
+            record.finding or step.title,
+            step_id=step.id,
+            outcome=record.state.value,
+            duration_ms=duration,
+            detail={
+                "inputs": redacted_inputs(runbook, inputs),
+                "risk": step.risk.value,
+                "rehearsal": run.rehearsal,
+            },
+        )
+        return record
+
+    async def _call(
+        self,
+        run: Run,
+        step: Step,
+        steps: Mapping[str, StepRecord],
+        inputs: Mapping[str, str],
+        click: str,
+    ) -> StepResult | Rehearsal | None:
+        if step.manual is not None:
+            return None
+        if step.alert is not None:
+            alert = Alert.model_validate(run.alert) if run.alert else None
+            return alert_check(step.alert, alert)
+        adapter = self.adapters.get(step.kind)
+        if adapter is None:
+            raise AdapterNotConfigured(
+                f"no {step.kind} adapter is configured", adapter=step.kind, step_id=step.id
+            )
+        request = self.request_for(run, step, steps, inputs, click)
+        if run.rehearsal and step.changes_things:
+            return Rehearsal(adapter.describe(request))
+        try:
+            return await adapter.execute(request)
+        except AdapterError as exc:
+            exc.step_id = exc.step_id or step.id
+            raise
+
+    def request_for(
+        self,
+        run: Run,
+        step: Step,
+        steps: Mapping[str, StepRecord],
+        inputs: Mapping[str, str],
+        click: str,
+    ) -> AdapterRequest:
+        """Build the adapter request for a step: its call rendered, its key unique per click."""
+        context = base_context(run, steps, {**run.inputs, **inputs}, self.settings_context)
+        call, params = render_call(step, context)
+        extra: dict[str, Any] = {}
+        if isinstance(call, PaystackCall) and call.action == "verify_many":
+            extra["references"] = references_for(call, steps)
+        return AdapterRequest(
+            run_id=run.id,
+            step=step,
+            call=call,
+            params=params,
+            extra=extra,
+            idempotency_key=f"{run.id}:{step.id}:{click}",
+        )
+
+    async def plan(self, run: Run, runbook: Runbook, step: Step, inputs: Mapping[str, str]) -> Plan:
+        """Say what a step would do and, for writes, what it would touch; change nothing."""
+        values, missing = resolve_inputs(runbook, step, inputs, run)
+        if missing:
+            return Plan(step, "", step.confirm, missing_inputs=tuple(missing))
+        if step.manual is not None or step.alert is not None:
+            return Plan(step, step.title, step.confirm)
+        adapter = self.adapters.get(step.kind)
+        if adapter is None:
+            return Plan(step, "", step.confirm, error=f"no {step.kind} adapter is configured")
+        try:
+            steps = await self.store.get_steps(run.id)
+            request = self.request_for(run, step, steps, values, "plan")
+            preview = await adapter.preview(request) if step.changes_things else None
+        except AgapeError as exc:
+            return Plan(step, "", step.confirm, error=exc.message)
+        return Plan(step, adapter.describe(request), step.confirm, preview=preview)
+
+    # -- manual items, skips, inputs, notes, states ------------------------------------------
+
+
+def _state_of(step: Step, problem: bool | None) -> StepState:
+    """Return a finished step's state from its condition's verdict."""
+    if problem is True:
+        return StepState.FAILED
+    if problem is False:
+        return StepState.PASSED
+    if step.when is not None:  # the condition could not be decided (e.g. alert lacks value)
+        return StepState.ERROR
+    return StepState.DONE
+
+
+def _depends_on_others(step: Step) -> bool:
+    call = step.call
+    if isinstance(call, PaystackCall) and call.references_from:
+        return True
+    return "steps." in call.model_dump_json() or "steps." in (step.when or "") + (
+        step.finding or ""
+    )
