@@ -81,20 +81,46 @@ FIELDS: dict[tuple[str, str], frozenset[str]] = {
         }
     ),
     ("paystack", "list_transactions"): frozenset(
-        {"reference", "status", "amount", "amount_kobo", "currency", "created_at",
-         "gateway_response", "total"}
+        {
+            "reference",
+            "status",
+            "amount",
+            "amount_kobo",
+            "currency",
+            "created_at",
+            "gateway_response",
+            "total",
+        }
     ),
     ("paystack", "status_page"): frozenset(
-        {"indicator", "description", "incidents", "incident_count", "name", "impact", "status",
-         "started_at", "shortlink"}
+        {
+            "indicator",
+            "description",
+            "incidents",
+            "incident_count",
+            "name",
+            "impact",
+            "status",
+            "started_at",
+            "shortlink",
+        }
     ),
     ("admin_api", "reprocess_webhook"): frozenset({"status", "webhook_id", "http_status"}),
     ("admin_api", "queue_stats"): frozenset(
-        {"queue", "waiting", "active", "delayed", "failed", "completed", "paused", "queues",
-         "total_waiting", "http_status"}
+        {
+            "queue",
+            "waiting",
+            "active",
+            "delayed",
+            "failed",
+            "completed",
+            "paused",
+            "queues",
+            "total_waiting",
+            "http_status",
+        }
     ),
-    ("admin_api", "health"): frozenset({"status", "checks", "healthy", "http_status",
-                                        "failing"}),
+    ("admin_api", "health"): frozenset({"status", "checks", "healthy", "http_status", "failing"}),
     ("admin_api", "call"): frozenset({"http_status", "body"}),
     ("http", "check"): frozenset({"status_code", "latency_ms", "ok", "field", "url"}),
     ("shell", "run"): frozenset({"exit_code", "stdout", "stderr"}),

@@ -372,4 +372,3 @@ class Team(Strict):
     escalation: list[Escalation] = Field(default_factory=list)
     contacts: list[Contact] = Field(default_factory=list)
     dashboards: list[Dashboard] = Field(default_factory=list)
-

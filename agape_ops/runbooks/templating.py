@@ -13,7 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from agape_ops.errors import TemplateError
 
@@ -120,9 +121,7 @@ def references(source: str, *, expression: bool) -> set[tuple[str, ...]]:
     """
     env = environment()
     tree = env.parse("{{ (" + source + ") }}" if expression else source)
-    assigned = {
-        n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")
-    }
+    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     found: set[tuple[str, ...]] = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
         chain = _chain(node)
