@@ -1,0 +1,179 @@
+"""Keep secrets out of everything the bot shows or logs: the one place redaction happens.
+
+A ``Redactor`` knows the configured secret values (``Settings.secrets()``) and the shapes
+secrets take anyway (DSN passwords, bearer tokens, Paystack and Slack keys). The composition
+root wraps every adapter in ``RedactingAdapter`` and installs ``RedactingFilter`` on every log
+handler, so results, previews, descriptions, error messages and log lines pass through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from agape_ops.engine.ports import Adapter, AdapterRequest, Probe
+from agape_ops.engine.results import StepResult
+from agape_ops.errors import AgapeError
+
+MASK = "[REDACTED]"
+#: Shorter values would redact ordinary words and digits ("a", "db", "123").
+MIN_SECRET_LENGTH = 4
+
+E = TypeVar("E", bound=BaseException)
+
+#: (pattern, replacement) for secrets recognised by their shape alone.
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # scheme://user:password@host -> scheme://user:[REDACTED]@host
+    (
+        re.compile(
+            r"(?P<keep>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*:)(?!\[REDACTED\]@)[^\s@/]+@"
+        ),
+        rf"\g<keep>{MASK}@",
+    ),
+    # "Bearer <token>": a token has a digit or is long, so "Bearer token" in prose stays
+    (
+        re.compile(
+            r"(?P<keep>\bBearer\s+)(?=[\w.~+/=\-]*\d|[\w.~+/=\-]{20})[\w.~+/=\-]{8,}",
+            re.IGNORECASE,
+        ),
+        rf"\g<keep>{MASK}",
+    ),
+    (re.compile(r"\bsk_(?:live|test)_[A-Za-z0-9]+"), MASK),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]+"), MASK),
+    (re.compile(r"\bxapp-[A-Za-z0-9\-]+"), MASK),
+)
+
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
+
+
+class Redactor:
+    """Replace configured secrets and secret-shaped strings with ``[REDACTED]``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        values: set[str] = set()
+        for secret in secrets:
+            if not secret or len(secret) < MIN_SECRET_LENGTH:
+                continue
+            values.add(secret)
+            encoded = quote(secret, safe="")
+            if encoded != secret:
+                values.add(encoded)
+        ordered = sorted(values, key=len, reverse=True)  # longest first: no partial leftovers
+        self._secrets = (
+            re.compile("|".join(re.escape(value) for value in ordered)) if ordered else None
+        )
+
+    def text(self, text: str) -> str:
+        """Return ``text`` with every secret replaced."""
+        if self._secrets is not None:
+            text = self._secrets.sub(MASK, text)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def value(self, obj: Any) -> Any:
+        """Return ``obj`` with every string inside dicts, lists and tuples redacted."""
+        if isinstance(obj, str):
+            return self.text(obj)
+        if isinstance(obj, dict):
+            return {self.value(key): self.value(item) for key, item in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.value(item) for item in obj]
+        return obj
+
+    def result(self, result: StepResult) -> StepResult:
+        """Return the result with its summary, table, values and text redacted."""
+        return StepResult.model_validate(self.value(result.model_dump()))
+
+    def exception(self, exc: E) -> E:
+        """Return an exception of the same type with its message and attributes redacted.
+
+        Returns ``exc`` itself when nothing in it needed redacting, so its traceback stays.
+        """
+        args = self.value(list(exc.args))
+        attributes = self.value(dict(vars(exc)))
+        if args == list(exc.args) and attributes == vars(exc):
+            return exc
+        # Built without calling __init__: subclasses take different arguments.
+        redacted = type(exc).__new__(type(exc), *args)
+        vars(redacted).update(attributes)
+        redacted.__traceback__ = exc.__traceback__
+        return redacted
+
+
+class RedactingAdapter:
+    """An Adapter that redacts everything the adapter it wraps returns, says or raises."""
+
+    def __init__(self, inner: Adapter, redactor: Redactor) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._redactor = redactor
+
+    async def execute(self, request: AdapterRequest) -> StepResult:
+        """Run the inner adapter; redact its result or its error."""
+        try:
+            result = await self.inner.execute(request)
+        except AgapeError as exc:
+            redacted = self._redactor.exception(exc)
+            if redacted is exc:
+                raise
+            raise redacted from exc
+        return self._redactor.result(result)
+
+    async def preview(self, request: AdapterRequest) -> StepResult | None:
+        """Preview through the inner adapter; redact what it shows."""
+        try:
+            result = await self.inner.preview(request)
+        except AgapeError as exc:
+            redacted = self._redactor.exception(exc)
+            if redacted is exc:
+                raise
+            raise redacted from exc
+        return None if result is None else self._redactor.result(result)
+
+    def describe(self, request: AdapterRequest) -> str:
+        """Describe through the inner adapter, redacted."""
+        return self._redactor.text(self.inner.describe(request))
+
+    async def probe(self) -> Probe:
+        """Probe through the inner adapter; redact its detail."""
+        found = await self.inner.probe()
+        return dataclasses.replace(found, detail=self._redactor.text(found.detail))
+
+
+class RedactingFilter(logging.Filter):
+    """Redact a log record's message, arguments, extra fields, exception and stack text.
+
+    Install it on handlers (``handler.addFilter``): handler filters see every record the
+    handler emits, whichever logger it came from.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place, redacted; always keep it."""
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError, KeyError):  # arguments that do not fit the format
+            message = f"{record.msg} {record.args!r}"
+        record.msg = self._redactor.text(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redactor.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redactor.text(record.stack_info)
+        for key, item in list(vars(record).items()):
+            if key not in _RECORD_ATTRIBUTES:
+                setattr(record, key, self._redactor.value(item))
+        return True

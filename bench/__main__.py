@@ -1,0 +1,166 @@
+"""Measure what an on-call engineer waits for: loading runbooks, matching alerts, engine steps.
+
+Run with `make bench`. Numbers go to the README and the closing note; they are not asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agape_ops.alerts.model import Alert
+from agape_ops.alerts.normalise import from_slack_event
+from agape_ops.engine.commands import RunStep, StartRun
+from agape_ops.engine.engine import Engine
+from agape_ops.engine.permissions import Permissions
+from agape_ops.engine.ports import AdapterRequest, Probe
+from agape_ops.engine.results import StepResult
+from agape_ops.runbooks.loader import load_catalog
+from agape_ops.runbooks.model import Runbook
+from agape_ops.runbooks.triggers import match_alert
+from agape_ops.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    """Return the wall time of each of ``repeat`` calls, in milliseconds."""
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def report(name: str, samples: list[float], unit: str = "ms") -> None:
+    samples = sorted(samples)
+    p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+    print(f"{name:<44} median {statistics.median(samples):8.3f} {unit}   p95 {p95:8.3f} {unit}")
+
+
+def bench_catalog() -> None:
+    samples = timed(lambda: load_catalog([ROOT / "runbooks"]), 20)
+    report("load + lint the 7 runbooks", samples)
+
+
+def bench_alerts() -> None:
+    catalog = load_catalog([ROOT / "runbooks"])
+    runbooks = list(catalog.runbooks.values())
+    titles = [
+        "[FIRING:1] HighErrorRate agape-backend (prod api-1 critical)",
+        "[FIRING:2] KubePodCrashLooping payments (prod-eu-1 api critical)",
+        "paystack is down, checkouts failing",
+        "Triggered: Email queue backlog above 100",
+        "disk almost full on db-2",
+    ]
+    alerts = [Alert(title=t) for t in titles] * 200
+    started = time.perf_counter()
+    for alert in alerts:
+        match_alert(alert, runbooks)
+    per_alert_us = (time.perf_counter() - started) / len(alerts) * 1e6
+    print(f"{'match one alert against 7 runbooks':<44} mean   {per_alert_us:8.1f} µs")
+    events = [
+        json.loads(p.read_text())["event"]
+        for p in sorted((ROOT / "tests" / "fixtures" / "alerts").glob("*.json"))
+    ] * 200
+    started = time.perf_counter()
+    for event in events:
+        from_slack_event(event)
+    per_event_us = (time.perf_counter() - started) / len(events) * 1e6
+    print(f"{'normalise one Slack alert event':<44} mean   {per_event_us:8.1f} µs")
+
+
+class InstantAdapter:
+    """An adapter that answers at once, so the numbers are the engine's and the store's."""
+
+    name = "postgres"
+
+    async def execute(self, request: AdapterRequest) -> StepResult:
+        return StepResult(summary="1 row", columns=["failed"], rows=[{"failed": 3}], total_rows=1)
+
+    async def preview(self, request: AdapterRequest) -> StepResult | None:
+        return None
+
+    def describe(self, request: AdapterRequest) -> str:
+        return "SELECT"
+
+    async def probe(self) -> Probe:
+        return Probe(name=self.name, ok=True, detail="ok")
+
+
+BENCH_RUNBOOK: dict[str, Any] = {
+    "id": "bench",
+    "title": "Bench",
+    "severity": "sev3",
+    "summary": "benchmark",
+    "owner": "ops",
+    "detection": [
+        {
+            "id": f"check_{i}",
+            "title": f"Check {i}",
+            "postgres": {"sql": "SELECT 3 AS failed"},
+            "when": "failed > 0",
+            "finding": "{{ failed }} failed",
+        }
+        for i in range(3)
+    ],
+    "diagnosis": [{"id": "look", "title": "Look", "postgres": {"sql": "SELECT 3 AS failed"}}],
+}
+
+
+async def bench_engine(runs: int, *, quiet: bool = False) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await open_store(f"sqlite+aiosqlite:///{tmp}/bench.db")
+        runbook = Runbook.model_validate(BENCH_RUNBOOK)
+        engine = Engine(
+            runbooks={"bench": runbook},
+            store=store,
+            adapters={"postgres": InstantAdapter()},
+            permissions=Permissions.of(["U1"], ["U2"]),
+        )
+        opens, steps = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            outcome = await engine.execute(
+                StartRun(runbook_id="bench", actor="U1", key=uuid.uuid4().hex)
+            )
+            opens.append((time.perf_counter() - started) * 1000)
+            assert outcome.run is not None
+            started = time.perf_counter()
+            await engine.execute(
+                RunStep(run_id=outcome.run.id, step_id="look", actor="U1", key=uuid.uuid4().hex)
+            )
+            steps.append((time.perf_counter() - started) * 1000)
+        await store.close()
+    if not quiet:
+        report("open a run + 3 detection checks (SQLite)", opens)
+        report("one step click, end to end (SQLite)", steps)
+
+
+def bench_memory() -> None:
+    tracemalloc.start()
+    load_catalog([ROOT / "runbooks"])
+    asyncio.run(bench_engine(50, quiet=True))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"{'peak Python memory: catalog + 50 runs':<44} {peak / 1024 / 1024:8.1f} MiB")
+
+
+def main() -> None:
+    bench_catalog()
+    bench_alerts()
+    asyncio.run(bench_engine(200))
+    bench_memory()
+
+
+if __name__ == "__main__":
+    main()
