@@ -15,11 +15,13 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from psycopg import sql
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ADMIN_DSN = os.environ.get("AGAPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("AGAPE_TEST_REDIS", "redis://127.0.0.1:6379")
-SCHEMA = (FIXTURES / "backend_schema.sql").read_text()
+SCHEMA = (FIXTURES / "backend_schema.sql").read_bytes()
+DROP = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 
 
 def _dsn(database: str) -> str:
@@ -36,24 +38,29 @@ def backend_template() -> Iterator[str]:
     """Create, once per session, a template database holding the backend's schema."""
     name = f"agape_tmpl_{os.getpid()}_{secrets.token_hex(3)}"
     with _admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     with psycopg.connect(_dsn(name), autocommit=True) as conn:
-        conn.execute(SCHEMA)  # type: ignore[arg-type]  # a trusted fixture file
+        conn.execute(SCHEMA)
     yield name
     with _admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(DROP.format(sql.Identifier(name)))
 
 
 def _scratch_database(template: str | None) -> Iterator[str]:
     name = f"agape_t_{os.getpid()}_{secrets.token_hex(4)}"
     with _admin() as conn:
-        clause = f' TEMPLATE "{template}"' if template else ""
-        conn.execute(f'CREATE DATABASE "{name}"{clause}')  # type: ignore[arg-type]
+        if template:
+            create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        else:
+            create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        conn.execute(create)
     try:
         yield _dsn(name)
     finally:
         with _admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            conn.execute(DROP.format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ class Engine:
                 run_id = getattr(command, "run_id", None)
                 claim = await self.store.claim_command(command.key, run_id)
                 if not claim.claimed:
-                    return self._duplicate(claim.outcome)
+                    return await self._duplicate(claim.outcome)
                 outcome = await self._dispatch(command)
                 await self.store.finish_command(command.key, outcome.stored())
                 return outcome
@@ -118,18 +118,21 @@ class Engine:
                 del self._key_users[command.key]
                 del self._key_locks[command.key]
 
-    def _duplicate(self, stored: dict[str, Any] | None) -> Outcome:
+    async def _duplicate(self, stored: dict[str, Any] | None) -> Outcome:
+        """Answer a repeated delivery with the first outcome, its run included."""
         if stored is None:
             return Outcome(
                 ok=False,
                 duplicate=True,
                 message="this click is already being handled; nothing was repeated",
             )
+        run_id = stored.get("run_id")
         return Outcome(
             ok=bool(stored.get("ok")),
             duplicate=True,
             message=str(stored.get("message", "")),
             error=stored.get("error"),
+            run=await self.store.get_run(run_id) if isinstance(run_id, str) else None,
         )
 
     async def _dispatch(self, command: Command) -> Outcome:
@@ -180,10 +183,11 @@ class Engine:
         if runbook is None:
             known = ", ".join(sorted(self.runbooks)) or "none loaded"
             raise UnknownRunbook(f"no runbook {command.runbook_id!r} (runbooks: {known})")
+        inputs: dict[str, str] = {}
         for name, value in command.inputs.items():
             if name not in runbook.inputs:
                 raise InputError(f"{runbook.id} has no input {name!r}", input_name=name)
-            validate_input(name, runbook.inputs[name], value)
+            inputs[name] = validate_input(name, runbook.inputs[name], value)
         run = await self.store.create_run(
             Run(
                 id=self.run_prefix,
@@ -196,7 +200,7 @@ class Engine:
                 created_at=self.clock(),
                 alert=command.alert.model_dump(mode="json") if command.alert else None,
                 fingerprint=command.fingerprint,
-                inputs=dict(command.inputs),
+                inputs=inputs,
                 rehearsal=command.rehearsal,
                 surface=dict(command.surface),
             )
@@ -272,16 +276,15 @@ class Engine:
                         "different approver before it runs."
                     ),
                 )
+        if step.lock and not run.rehearsal:
+            holder = await self.store.acquire_lock(step.lock, run.id)
+            if holder is not None:
+                why = f"the {step.lock} lock is held by {holder}; finish or resolve {holder} first"
+                return await self._refuse(run, step, command.actor, why, LockHeld)
         await self._acknowledge_implicitly(run, command.actor, step)
         if values:
             run.inputs.update(values)
             await self.store.save_run(run)
-        if step.lock:
-            holder = await self.store.acquire_lock(step.lock, run.id)
-            if holder is not None:
-                raise LockHeld(
-                    f"the {step.lock} lock is held by {holder}; finish or resolve {holder} first"
-                )
         record = await self.stepper.perform(run, runbook, step, command.actor, values, command.key)
         if step.two_person:
             await self.store.clear_approvals(run.id, step.id)
@@ -296,8 +299,16 @@ class Engine:
             error=None if ok else "StepError",
         )
 
-    async def _refuse(self, run: Run, step: Step, actor: str) -> Outcome:
-        why = self.permissions.refusal(step)
+    async def _refuse(
+        self,
+        run: Run,
+        step: Step,
+        actor: str,
+        why: str | None = None,
+        error: type[EngineError] = PermissionDenied,
+    ) -> Outcome:
+        """Refuse a step: say why (by default, who may run it), change nothing, record it."""
+        why = why or self.permissions.refusal(step)
         await self.timeline.record(
             run,
             actor,
@@ -306,7 +317,7 @@ class Engine:
             step_id=step.id,
             outcome="refused",
         )
-        return Outcome(ok=False, run=run, message=why, error=PermissionDenied.__name__)
+        return Outcome(ok=False, run=run, message=why, error=error.__name__)
 
     async def _mark_item(self, command: MarkItemDone) -> Outcome:
         run = await self.get_run(command.run_id)
@@ -316,6 +327,8 @@ class Engine:
             raise InvalidTransition(f"“{step.title}” is not a checklist")
         if not 0 <= command.item < len(step.manual.items):
             raise InvalidTransition(f"“{step.title}” has items 1-{len(step.manual.items)}")
+        if not self.permissions.may_run(command.actor, step):
+            return await self._refuse(run, step, command.actor)
         await self._acknowledge_implicitly(run, command.actor, step)
         record = (await self.store.get_steps(run.id)).get(step.id) or StepRecord(run.id, step.id)
         if command.item not in record.items_done:
@@ -414,6 +427,7 @@ class Engine:
 
     async def _set_state(self, command: SetState) -> Outcome:
         run = await self.get_run(command.run_id)
+        transitions.require_active(run)
         target = transitions.parse_state(command.state)
         if not self.permissions.may_respond(command.actor):
             why = f"marking a run {target.value} requires a responder"

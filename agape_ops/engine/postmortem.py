@@ -128,8 +128,8 @@ def render_json(
     ack, resolve = time_to_acknowledge(run), time_to_resolve(run)
     return {
         "run": _jsonable(asdict(run)),
-        "time_to_acknowledge_s": ack.total_seconds() if ack else None,
-        "time_to_resolve_s": resolve.total_seconds() if resolve else None,
+        "time_to_acknowledge_s": ack.total_seconds() if ack is not None else None,
+        "time_to_resolve_s": resolve.total_seconds() if resolve is not None else None,
         "steps": {k: _jsonable(asdict(v)) for k, v in steps.items()},
         "events": [_jsonable(asdict(e)) for e in events],
         "runbook": runbook.id if runbook else None,

@@ -7,6 +7,7 @@ this module carries it out once it may, and says beforehand what it would do.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,17 @@ from agape_ops.errors import AdapterError, AdapterNotConfigured, AgapeError, Ste
 from agape_ops.runbooks.model import PaystackCall, Runbook, Step
 
 BOT = "agape-ops"
+
+log = logging.getLogger(__name__)
+
+#: The setting that enables each adapter, named when a step needs one that was not built.
+ENABLED_BY: dict[str, str] = {
+    "postgres": "DATABASE_URL",
+    "redis": "REDIS_URL",
+    "paystack": "PAYSTACK_SECRET_KEY",
+    "admin_api": "ADMIN_API_URL and ADMIN_TOKEN",
+    "shell": "OPS_ALLOW_SHELL=true",
+}
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,14 @@ class StepRunner:
             kind, record.state = "step.error", StepState.ERROR
             record.error = exc.message
             record.finding = f"{step.title}: {exc.message}"
+        except asyncio.CancelledError:
+            # Whoever waited went away (shutdown, a dropped request): the step must not stay
+            # "running" for good, or nobody could run it again in this run.
+            record.state, record.finished_at = StepState.ERROR, self.clock()
+            record.error = "interrupted before it finished; run it again"
+            record.finding = f"{step.title}: {record.error}"
+            await asyncio.shield(self.store.save_step(record))
+            raise
         duration = int((time.monotonic() - started) * 1000)
         if result is not None:
             result.duration_ms = duration
@@ -157,7 +177,7 @@ class StepRunner:
         adapter = self.adapters.get(step.kind)
         if adapter is None:
             raise AdapterNotConfigured(
-                f"no {step.kind} adapter is configured", adapter=step.kind, step_id=step.id
+                not_configured(step.kind), adapter=step.kind, step_id=step.id
             )
         request = self.request_for(run, step, steps, inputs, click)
         if run.rehearsal and step.changes_things:
@@ -167,6 +187,14 @@ class StepRunner:
         except AdapterError as exc:
             exc.step_id = exc.step_id or step.id
             raise
+        except Exception as exc:  # the adapter boundary: a bug there must not stop the run
+            log.exception("the %s adapter failed on step %s of %s", step.kind, step.id, run.id)
+            raise AdapterError(
+                f"the {step.kind} adapter failed unexpectedly ({type(exc).__name__}); the "
+                "bot's log has the details",
+                adapter=step.kind,
+                step_id=step.id,
+            ) from exc
 
     def request_for(
         self,
@@ -200,7 +228,7 @@ class StepRunner:
             return Plan(step, step.title, step.confirm)
         adapter = self.adapters.get(step.kind)
         if adapter is None:
-            return Plan(step, "", step.confirm, error=f"no {step.kind} adapter is configured")
+            return Plan(step, "", step.confirm, error=not_configured(step.kind))
         try:
             steps = await self.store.get_steps(run.id)
             request = self.request_for(run, step, steps, values, "plan")
@@ -209,7 +237,11 @@ class StepRunner:
             return Plan(step, "", step.confirm, error=exc.message)
         return Plan(step, adapter.describe(request), step.confirm, preview=preview)
 
-    # -- manual items, skips, inputs, notes, states ------------------------------------------
+
+def not_configured(kind: str) -> str:
+    """Say that a step's adapter was not built, and which setting would build it."""
+    setting = ENABLED_BY.get(kind)
+    return f"no {kind} adapter is configured" + (f": set {setting}" if setting else "")
 
 
 def _state_of(step: Step, problem: bool | None) -> StepState:

@@ -1,0 +1,187 @@
+"""Who may do what: anyone reads, responders and approvers write, approvers alone do dangerous
+things, a second and different approver for two-person steps; and a refusal names who may,
+changes nothing, and is written to the timeline."""
+
+from __future__ import annotations
+
+import engine_fixtures as ef
+import pytest
+from engine_fixtures import APPROVER, RESPONDER, SECOND_APPROVER, STRANGER, Harness
+
+from agape_ops.engine.permissions import Permissions
+from agape_ops.engine.records import RunState, StepState
+
+pytestmark = pytest.mark.integration
+
+store_url = ef.sqlite_url
+harness = ef.harness
+
+
+@pytest.mark.parametrize("actor", [STRANGER, RESPONDER, APPROVER])
+async def test_anyone_may_run_a_read_step(harness: Harness, actor: str) -> None:
+    run = await harness.start_run()
+
+    outcome = await harness.step(run.id, "orders_on_sku", actor=actor)
+
+    assert outcome.ok, outcome.message
+    assert len(harness.postgres.calls("orders_on_sku")) == 1
+
+
+@pytest.mark.parametrize("actor", [RESPONDER, APPROVER])
+async def test_responders_and_approvers_may_run_a_write_step(harness: Harness, actor: str) -> None:
+    run = await harness.start_run()
+
+    outcome = await harness.step(run.id, "restock_sku", actor=actor, confirmed=True)
+
+    assert outcome.ok, outcome.message
+    assert outcome.step is not None
+    assert outcome.step.state is StepState.DONE
+    assert len(harness.postgres.calls("restock_sku")) == 1
+
+
+async def test_a_stranger_is_refused_a_write_step_and_told_who_may(harness: Harness) -> None:
+    run = await harness.start_run()
+    before = await harness.run(run.id)
+
+    outcome = await harness.step(run.id, "restock_sku", actor=STRANGER, confirmed=True)
+
+    assert not outcome.ok
+    assert outcome.error == "PermissionDenied"
+    assert outcome.message == (
+        f"“Zero stock” requires a responder ({APPROVER}, {SECOND_APPROVER}, {RESPONDER})"
+    )
+    assert harness.postgres.calls("restock_sku") == []
+    after = await harness.run(run.id)
+    assert after == before
+    assert after.state is RunState.OPEN
+    assert "restock_sku" not in await harness.steps(run.id)
+    refusal = (await harness.events(run.id))[-1]
+    assert (refusal.kind, refusal.actor, refusal.step_id) == (
+        "step.refused",
+        STRANGER,
+        "restock_sku",
+    )
+    assert refusal.outcome == "refused"
+    assert "requires a responder" in refusal.summary
+
+
+@pytest.mark.parametrize("actor", [STRANGER, RESPONDER])
+async def test_only_an_approver_may_run_a_dangerous_step(harness: Harness, actor: str) -> None:
+    run = await harness.start_run()
+
+    outcome = await harness.step(run.id, "correct_stock", actor=actor, confirmed=True)
+
+    assert not outcome.ok
+    assert outcome.error == "PermissionDenied"
+    assert outcome.message == (
+        f"“Correct stock” requires an approver ({APPROVER}, {SECOND_APPROVER})"
+    )
+    assert harness.postgres.calls("correct_stock") == []
+    assert await harness.store.add_approval(run.id, "correct_stock", APPROVER) == [APPROVER]
+    assert (await harness.kinds(run.id))[-1] == "step.refused"
+
+
+async def test_with_nobody_configured_the_refusal_says_so(harness: Harness) -> None:
+    harness.engine.permissions = Permissions()
+    run = await harness.start_run()
+
+    outcome = await harness.step(run.id, "restock_sku", actor=RESPONDER, confirmed=True)
+
+    assert not outcome.ok
+    assert "nobody is configured" in outcome.message
+
+
+async def test_two_person_step_runs_only_after_a_second_different_approver(
+    harness: Harness,
+) -> None:
+    run = await harness.start_run()
+
+    first = await harness.step(run.id, "correct_stock", actor=APPROVER, confirmed=True)
+    same_again = await harness.step(run.id, "correct_stock", actor=APPROVER, confirmed=True)
+
+    assert not first.ok
+    assert first.error is None
+    assert first.message.startswith(f"Approved by {APPROVER}.")
+    assert "second, different approver" in first.message
+    assert not same_again.ok
+    assert "second, different approver" in same_again.message
+    assert harness.postgres.calls("correct_stock") == []
+    assert "correct_stock" not in await harness.steps(run.id)
+
+    second = await harness.step(run.id, "correct_stock", actor=SECOND_APPROVER, confirmed=True)
+
+    assert second.ok, second.message
+    assert second.message == "Stock set to 0 on 2 product variants"
+    assert len(harness.postgres.calls("correct_stock")) == 1
+    record = (await harness.steps(run.id))["correct_stock"]
+    assert (record.state, record.actor) == (StepState.DONE, SECOND_APPROVER)
+    events = await harness.events(run.id)
+    approvals = [e for e in events if e.kind == "step.approved"]
+    assert [e.actor for e in approvals] == [APPROVER, APPROVER]
+    assert events[-1].kind == "step.finished"
+    assert events[-1].actor == SECOND_APPROVER
+
+
+async def test_approvals_are_cleared_once_a_two_person_step_has_run(harness: Harness) -> None:
+    run = await harness.start_run()
+    await harness.step(run.id, "correct_stock", actor=APPROVER, confirmed=True)
+    await harness.step(run.id, "correct_stock", actor=SECOND_APPROVER, confirmed=True)
+
+    rerun = await harness.step(run.id, "correct_stock", actor=APPROVER, confirmed=True)
+
+    assert not rerun.ok
+    assert "second, different approver" in rerun.message
+    assert len(harness.postgres.calls("correct_stock")) == 1
+
+
+async def test_an_approval_needs_the_confirmation_first(harness: Harness) -> None:
+    run = await harness.start_run()
+
+    outcome = await harness.step(run.id, "correct_stock", actor=APPROVER)
+
+    assert outcome.needs_confirmation
+    assert outcome.message == "Set every negative stock to 0?"
+    assert "step.approved" not in await harness.kinds(run.id)
+    second = await harness.step(run.id, "correct_stock", actor=SECOND_APPROVER, confirmed=True)
+    assert not second.ok
+    assert harness.postgres.calls("correct_stock") == []
+
+
+async def test_a_stranger_may_not_change_a_runs_state_and_the_refusal_is_recorded(
+    harness: Harness,
+) -> None:
+    run = await harness.start_run()
+    before = await harness.run(run.id)
+
+    outcome = await harness.set_state(run.id, "resolved", actor=STRANGER)
+
+    assert not outcome.ok
+    assert outcome.error == "PermissionDenied"
+    assert "requires a responder" in outcome.message
+    assert await harness.run(run.id) == before
+    refusal = (await harness.events(run.id))[-1]
+    assert (refusal.kind, refusal.actor, refusal.outcome) == ("state.refused", STRANGER, "refused")
+
+
+async def test_a_stranger_may_not_tick_off_a_write_checklist(harness: Harness) -> None:
+    run = await harness.start_run()
+
+    refused = await harness.mark(run.id, "isolate", 0, actor=STRANGER)
+    allowed = await harness.mark(run.id, "isolate", 0, actor=RESPONDER)
+
+    assert not refused.ok
+    assert refused.error == "PermissionDenied"
+    assert "“Isolate the checkout” requires a responder" in refused.message
+    assert allowed.ok
+    kinds = await harness.kinds(run.id)
+    assert kinds[-3:] == ["step.refused", "run.acknowledged", "item.done"]
+    assert (await harness.run(run.id)).acknowledged_by == RESPONDER
+
+
+async def test_a_rehearsal_still_checks_permissions(harness: Harness) -> None:
+    run = await harness.start_run(rehearsal=True)
+
+    outcome = await harness.step(run.id, "correct_stock", actor=RESPONDER, confirmed=True)
+
+    assert outcome.error == "PermissionDenied"
+    assert harness.postgres.calls("correct_stock") == []
