@@ -109,7 +109,19 @@ class Engine:
                 claim = await self.store.claim_command(command.key, run_id)
                 if not claim.claimed:
                     return await self._duplicate(claim.outcome)
-                outcome = await self._dispatch(command)
+                try:
+                    outcome = await self._dispatch(command)
+                except BaseException as exc:
+                    # Record that this click ended, so a redelivery does not wait forever on
+                    # an outcome that will never come; the surface reports the failure.
+                    failed = Outcome(
+                        ok=False,
+                        message=f"this command failed ({type(exc).__name__}); nothing more "
+                        "was done, click again to retry",
+                        error=type(exc).__name__,
+                    )
+                    await asyncio.shield(self.store.finish_command(command.key, failed.stored()))
+                    raise
                 await self.store.finish_command(command.key, outcome.stored())
                 return outcome
         finally:
@@ -353,6 +365,8 @@ class Engine:
         run = await self.get_run(command.run_id)
         transitions.require_active(run)
         step = self.step_of(self.runbook_of(run), command.step_id)
+        if not self.permissions.may_run(command.actor, step):
+            return await self._refuse(run, step, command.actor)
         record = (await self.store.get_steps(run.id)).get(step.id) or StepRecord(run.id, step.id)
         if record.state is StepState.RUNNING:
             raise StepBusy(f"“{step.title}” is running; it cannot be skipped now")
@@ -380,6 +394,8 @@ class Engine:
         spec = runbook.inputs.get(command.name)
         if spec is None:
             raise InputError(f"{runbook.id} has no input {command.name!r}", input_name=command.name)
+        if not self.permissions.may_respond(command.actor):
+            raise PermissionDenied(f"setting {command.name} requires a responder")
         run.inputs[command.name] = validate_input(command.name, spec, command.value)
         await self.store.save_run(run)
         shown = redacted_inputs(runbook, {command.name: run.inputs[command.name]})

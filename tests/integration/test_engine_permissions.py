@@ -8,6 +8,7 @@ import engine_fixtures as ef
 import pytest
 from engine_fixtures import APPROVER, RESPONDER, SECOND_APPROVER, STRANGER, Harness
 
+from agape_ops.engine.commands import SkipStep
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.records import RunState, StepState
 
@@ -185,3 +186,27 @@ async def test_a_rehearsal_still_checks_permissions(harness: Harness) -> None:
 
     assert outcome.error == "PermissionDenied"
     assert harness.postgres.calls("correct_stock") == []
+
+
+async def test_a_stranger_may_not_skip_a_write_step(harness: Harness) -> None:
+    run = await harness.start_run()
+
+    outcome = await harness.engine.execute(
+        SkipStep(run_id=run.id, step_id="restock_sku", actor=STRANGER, key=harness.key())
+    )
+
+    assert not outcome.ok
+    assert outcome.error == "PermissionDenied"
+    assert "restock_sku" not in await harness.steps(run.id)
+    assert (await harness.events(run.id))[-1].kind == "step.refused"
+
+
+async def test_a_stranger_may_not_set_an_input_a_write_would_use(harness: Harness) -> None:
+    run = await harness.start_run()
+    before = await harness.run(run.id)
+
+    outcome = await harness.provide(run.id, "sku", "TEE-042", actor=STRANGER)
+
+    assert not outcome.ok
+    assert outcome.message == "setting sku requires a responder"
+    assert (await harness.run(run.id)).inputs == before.inputs
