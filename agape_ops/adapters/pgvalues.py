@@ -1,0 +1,112 @@
+"""Turn the values psycopg returns into JSON-safe values a person can read.
+
+A step's result is stored, rendered in Slack and evaluated by conditions, so every value must
+survive JSON: uuid and inet as text, timestamps as ISO 8601, numerics as numbers, intervals as
+words ("2 h 05 min"), bytes as their size. Pure functions, no database needed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+#: Text longer than this is cut, with an ellipsis, so one cell cannot flood a Slack message.
+MAX_TEXT = 500
+
+_ADDRESSES = (
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+)
+
+
+def truncate(text: str, limit: int = MAX_TEXT) -> str:
+    """Cut ``text`` to ``limit`` characters, ending with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def duration_words(value: timedelta) -> str:
+    """Say a duration the way an engineer would: "340 ms", "4.2 s", "2 h 05 min", "3 d 04 h"."""
+    total_ms = round(value.total_seconds() * 1000)
+    sign = "-" if total_ms < 0 else ""
+    total_ms = abs(total_ms)
+    if total_ms < 1000:
+        return f"{sign}{total_ms} ms"
+    seconds = total_ms / 1000
+    if seconds < 10:
+        return f"{sign}{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{sign}{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{sign}{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{sign}{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{sign}{days} d {hours:02d} h"
+
+
+def _number(value: Decimal) -> int | float | str:
+    if not value.is_finite():
+        return str(value)
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def render_value(value: Any) -> Any:
+    """Return ``value`` as a JSON-safe value (see the module docstring for each type)."""
+    rendered = _render(value)
+    return truncate(rendered) if isinstance(rendered, str) else rendered
+
+
+def _render(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return _number(value)
+    if isinstance(value, (uuid.UUID, *_ADDRESSES)):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return duration_words(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, Mapping):
+        # jsonb arrives as JSON already and stays as it is; only keys are made text
+        return {str(k): _render(v) for k, v in value.items()}
+    if isinstance(value, Sequence):
+        # PostgreSQL arrays (uuid[], text[]) and jsonb arrays: render each element
+        return [_render(v) for v in value]
+    return str(value)
+
+
+def render_row(columns: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    """Pair column names with rendered values."""
+    return {name: render_value(v) for name, v in zip(columns, values, strict=True)}
+
+
+def unique_columns(names: Sequence[str]) -> list[str]:
+    """Make repeated column names distinct (``id``, ``id_2``) so no value is lost in a dict."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for name in names:
+        count = seen.get(name, 0) + 1
+        seen[name] = count
+        out.append(name if count == 1 else f"{name}_{count}")
+    return out
