@@ -124,7 +124,11 @@ async def build_adapters(
         ),
         AdminApiAdapter(http, base_url=settings.admin_api_url, token=_secret(settings.admin_token)),
         HttpAdapter(http),
-        ShellAdapter(enabled=settings.ops_allow_shell, timeout_s=settings.ops_shell_timeout_s),
+        ShellAdapter(
+            enabled=settings.ops_allow_shell,
+            timeout_s=settings.ops_shell_timeout_s,
+            env={"HOME": str(Path.home())},  # pm2 and docker-compose find their state there
+        ),
     ]
     return {adapter.name: adapter for adapter in adapters}
 
@@ -147,7 +151,11 @@ async def build(settings: Settings | None = None, *, configure_logs: bool = True
         adapters: dict[str, Adapter] = {
             name: RedactingAdapter(adapter, redactor) for name, adapter in raw.items()
         }
-        store = await open_store(settings.ops_store_url(), run_prefix=settings.ops_run_prefix)
+        store = await open_store(
+            settings.ops_store_url(),
+            run_prefix=settings.ops_run_prefix,
+            connect_timeout_s=settings.ops_connect_timeout_s,
+        )
         exit_stack.push_async_callback(store.close)
     except BaseException:
         await exit_stack.aclose()
