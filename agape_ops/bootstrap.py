@@ -23,13 +23,12 @@ from agape_ops.adapters.shell import ShellAdapter
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import Adapter
-from agape_ops.engine.store import RunStore
 from agape_ops.errors import ConfigError, RunbookError
 from agape_ops.redaction import RedactingAdapter, RedactingFilter, Redactor
 from agape_ops.runbooks.loader import Catalog, load_catalog, load_team_file
 from agape_ops.runbooks.model import Team
 from agape_ops.settings import Settings
-from agape_ops.store import open_store
+from agape_ops.store import SqlStore, open_store
 
 DEFAULT_TEAM_FILE = Path("team.yaml")
 
@@ -43,7 +42,7 @@ class Container:
     team: Team
     redactor: Redactor
     adapters: dict[str, Adapter]
-    store: RunStore
+    store: SqlStore
     engine: Engine
     _exit: AsyncExitStack = field(default_factory=AsyncExitStack)
 

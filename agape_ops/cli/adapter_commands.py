@@ -17,10 +17,12 @@ async def _probe_all() -> tuple[list[tuple[str, bool, bool, str, int | None]], s
     try:
         probes = await asyncio.gather(*(a.probe() for a in container.adapters.values()))
         rows = [(p.name, p.configured, p.ok, p.detail, p.latency_ms) for p in probes]
-        store = f"{len(container.catalog)} runbooks loaded"
+        version = await container.store.schema_version()
+        rows.append(("store", True, True, f"{container.store.place} (schema v{version})", None))
+        summary = f"{len(container.catalog)} runbooks loaded"
         if container.catalog.problems:
-            store += f", {len(container.catalog.problems)} problems (run `agape-ops lint`)"
-        return rows, store
+            summary += f", {len(container.catalog.problems)} problems (run `agape-ops lint`)"
+        return rows, summary
     finally:
         await container.aclose()
 
