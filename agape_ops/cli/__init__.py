@@ -7,13 +7,13 @@ import click
 
 def build() -> click.Group:
     """Assemble the command group from the subcommand modules."""
-    from agape_ops.cli import adapter_commands, runbook_commands
+    from agape_ops.cli import adapter_commands, run_commands, runbook_commands
 
     group = click.Group(
         "agape-ops",
         help="ChatOps incident response for the Agape backend: runbooks as guided workflows.",
     )
-    for module in (runbook_commands, adapter_commands):
+    for module in (runbook_commands, adapter_commands, run_commands):
         for command in module.COMMANDS:
             group.add_command(command)
     return group

@@ -1,0 +1,337 @@
+"""Turn runs, steps, results, plans and events into rich renderables for the terminal.
+
+Pure functions of the engine's records: no engine calls, no I/O. Every piece of data is wrapped
+in ``Text`` so an alert title like ``[FIRING:1]`` is shown as typed, never read as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from agape_ops.engine.records import Event, Run, StepRecord, StepState
+from agape_ops.engine.results import StepResult
+from agape_ops.engine.steps import Plan
+from agape_ops.runbooks.model import SECTION_TITLES, Risk, Runbook, Step, Team
+
+#: Rows of a result shown at once; the rest are counted ("showing 20 of 143").
+SHOWN_ROWS = 20
+#: Letters that pick among several row actions: ``r2b`` is the second action on row 2.
+ROW_LETTERS = "abcdefghij"
+CELL_WIDTH = 60
+
+STATE_STYLES: dict[StepState, str] = {
+    StepState.PENDING: "",
+    StepState.RUNNING: "cyan",
+    StepState.PASSED: "green",
+    StepState.FAILED: "bold yellow",
+    StepState.ERROR: "bold red",
+    StepState.DONE: "green",
+    StepState.SKIPPED: "dim",
+}
+STATE_WORDS: dict[StepState, str] = {
+    StepState.PENDING: "to do",
+    StepState.RUNNING: "running",
+    StepState.PASSED: "ok",
+    StepState.FAILED: "problem",
+    StepState.ERROR: "error",
+    StepState.DONE: "done",
+    StepState.SKIPPED: "skipped",
+}
+EVENT_MARKS: dict[str, tuple[str, str]] = {
+    "passed": ("✓", "green"),
+    "done": ("✓", "green"),
+    "failed": ("!", "yellow"),
+    "error": ("✗", "red"),
+    "refused": ("✗", "red"),
+    "skipped": ("↷", "dim"),
+}
+
+
+@dataclass(frozen=True)
+class Numbered:
+    """A step with the number a person types to run it, and the section it sits in."""
+
+    number: int
+    section: str
+    step: Step
+
+
+def numbered_steps(runbook: Runbook) -> list[Numbered]:
+    """Number every step of the runbook 1, 2, ... in walkthrough order."""
+    numbered: list[Numbered] = []
+    for section, steps in runbook.sections():
+        for step in steps:
+            numbered.append(Numbered(len(numbered) + 1, section, step))
+    return numbered
+
+
+def cell(value: Any) -> Text:
+    """Show one value of a result: numbers and text as they are, structures as compact JSON."""
+    if value is None:
+        shown = "—"
+    elif isinstance(value, bool):
+        shown = "yes" if value else "no"
+    elif isinstance(value, dict | list):
+        shown = json.dumps(value, sort_keys=True, default=str)
+    else:
+        shown = str(value)
+    if len(shown) > CELL_WIDTH:
+        shown = shown[: CELL_WIDTH - 1] + "…"
+    return Text(shown)
+
+
+def run_header(run: Run) -> Text:
+    """Say which run this is, of what, how bad, in what state, and whether it is a rehearsal."""
+    header = Text()
+    header.append(run.id, style="bold")
+    header.append(f"  {run.title}", style="bold")
+    header.append(f"  [{run.severity}]  ", style="magenta")
+    header.append(run.state.value, style="bold cyan")
+    header.append(f"  opened {run.created_at:%Y-%m-%d %H:%M} UTC by {run.created_by}", style="dim")
+    if run.rehearsal:
+        header.append("  REHEARSAL: writes are shown, not executed", style="bold magenta")
+    return header
+
+
+def _kind(step: Step) -> Text:
+    if step.manual is not None:
+        return Text("checklist", style="dim")
+    kind = Text(step.kind)
+    if step.risk is Risk.WRITE:
+        kind.append(" write", style="yellow")
+    elif step.risk is Risk.DANGEROUS:
+        kind.append(" dangerous", style="bold red")
+    return kind
+
+
+def _state(step: Step, record: StepRecord | None) -> Text:
+    if record is None:
+        return Text(STATE_WORDS[StepState.PENDING])
+    if step.manual is not None and record.state is StepState.PENDING and record.items_done:
+        return Text(f"{len(record.items_done)}/{len(step.manual.items)} done", style="cyan")
+    return Text(STATE_WORDS[record.state], style=STATE_STYLES[record.state])
+
+
+def _finding(step: Step, record: StepRecord | None) -> Text:
+    if record is not None and record.finding:
+        return Text(record.finding)
+    if step.button:
+        return Text(step.button, style="dim")
+    return Text(step.description or "", style="dim")
+
+
+def walkthrough(runbook: Runbook, steps: dict[str, StepRecord]) -> Table:
+    """Return the runbook's sections with numbered steps, each with its state and finding."""
+    table = Table(show_header=True, header_style="bold", expand=False, show_lines=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("step")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("finding")
+    section = ""
+    for entry in numbered_steps(runbook):
+        if entry.section != section:
+            section = entry.section
+            table.add_row("", Text(SECTION_TITLES[section], style="bold underline"), "", "", "")
+        record = steps.get(entry.step.id)
+        table.add_row(
+            Text(str(entry.number)),
+            Text(entry.step.title),
+            _kind(entry.step),
+            _state(entry.step, record),
+            _finding(entry.step, record),
+        )
+    return table
+
+
+def result_view(result: StepResult, *, title: str = "", numbered: bool = False) -> RenderableType:
+    """Show a result: its table (with row numbers when rows can be acted on) or its figures."""
+    parts: list[RenderableType] = [Text(title, style="bold")] if title else []
+    if result.columns:
+        table = Table(show_header=True, header_style="bold")
+        if numbered:
+            table.add_column("row", justify="right", style="bold cyan", no_wrap=True)
+        for column in result.columns:
+            table.add_column(Text(column))
+        shown = result.rows[:SHOWN_ROWS]
+        for index, row in enumerate(shown, start=1):
+            cells = [cell(row.get(column)) for column in result.columns]
+            table.add_row(*([Text(f"r{index}")] if numbered else []), *cells)
+        parts.append(table)
+        total = result.total_rows if result.total_rows is not None else len(result.rows)
+        if total > len(shown):
+            parts.append(Text(f"showing {len(shown)} of {total} rows", style="dim"))
+        elif not shown:
+            parts.append(Text("(no rows)", style="dim"))
+    elif result.values:
+        figures = Table(show_header=False)
+        figures.add_column(style="bold")
+        figures.add_column()
+        for name, value in result.values.items():
+            figures.add_row(Text(name), cell(value))
+        parts.append(figures)
+    if result.text:
+        parts.append(Text(result.text))
+    return Group(*parts)
+
+
+def row_choices(step: Step, result: StepResult) -> Text:
+    """Offer a step's row actions as typed choices: ``r2`` applies the first to row 2."""
+    count = min(len(result.rows), SHOWN_ROWS)
+    choices = Text()
+    for index, action in enumerate(step.row_actions):
+        suffix = "" if len(step.row_actions) == 1 else ROW_LETTERS[index]
+        span = f"r1{suffix}" if count == 1 else f"r1{suffix}-r{count}{suffix}"
+        if index:
+            choices.append("\n")
+        choices.append(f"“{action.button}” on a row: type r<row>{suffix} ({span})", style="cyan")
+    return choices
+
+
+def plan_view(plan: Plan) -> RenderableType:
+    """Show what a step would do, what it would touch, and what the person is asked to confirm."""
+    parts: list[RenderableType] = [Text(f"“{plan.step.title}” will:", style="bold")]
+    if plan.description:
+        parts.append(Text(textwrap.indent(plan.description, "  ")))
+    if plan.preview is not None:
+        parts.append(Text(f"It would touch: {plan.preview.summary}", style="yellow"))
+        parts.append(result_view(plan.preview))
+    if plan.error:
+        parts.append(Text(f"Cannot run it: {plan.error}", style="bold red"))
+    confirm = plan.confirm or f"Run “{plan.step.title}”?"
+    parts.append(Text(confirm, style="bold yellow"))
+    return Group(*parts)
+
+
+def checklist(step: Step, record: StepRecord | None) -> RenderableType:
+    """Show a manual step's items as numbered choices, with any command to copy."""
+    assert step.manual is not None  # noqa: S101 - callers pass manual steps only
+    done = set(record.items_done) if record else set()
+    finished = record is not None and record.state is StepState.DONE
+    lines = Text()
+    lines.append(f"{step.title}\n", style="bold")
+    for index, item in enumerate(step.manual.items):
+        mark = "x" if finished or index in done else " "
+        lines.append(f"  {index + 1}. [{mark}] {item.text}\n")
+        if item.command:
+            lines.append(f"       $ {item.command}\n", style="cyan")
+    return lines
+
+
+def event_line(event: Event) -> Text:
+    """Show one timeline event as it happens: when, who, what, how it went, how long it took."""
+    mark, style = EVENT_MARKS.get(event.outcome or "", ("·", ""))
+    if event.kind == "step.rehearsed":
+        mark, style = "◇", "magenta"
+    line = Text()
+    line.append(f"{event.at:%H:%M:%S} ", style="dim")
+    line.append(f"{mark} ", style=style)
+    line.append(f"{event.actor}: ", style="bold")
+    line.append(event.summary, style=style if style in ("red", "magenta") else "")
+    if event.duration_ms is not None:
+        line.append(f"  ({event.duration_ms} ms)", style="dim")
+    return line
+
+
+def runs_table(runs: Iterable[Run]) -> Table:
+    """List runs: id, state, runbook title, when opened, by whom, and rehearsals marked."""
+    table = Table(show_header=True, header_style="bold")
+    for column in ("run", "state", "runbook", "opened (UTC)", "by", "rehearsal"):
+        table.add_column(column, no_wrap=column != "runbook")
+    for run in runs:
+        table.add_row(
+            Text(run.id, style="bold"),
+            Text(run.state.value),
+            Text(run.title),
+            Text(f"{run.created_at:%Y-%m-%d %H:%M}"),
+            Text(run.created_by),
+            Text("rehearsal" if run.rehearsal else "", style="magenta"),
+        )
+    return table
+
+
+def runbooks_table(runbooks: Iterable[Runbook]) -> Table:
+    """List the runbooks with their severity and what triggers them."""
+    table = Table(show_header=True, header_style="bold")
+    for column in ("runbook", "title", "severity", "triggered by"):
+        table.add_column(column)
+    for runbook in sorted(runbooks, key=lambda r: r.id):
+        names = [t.alertname for t in runbook.triggers if t.alertname]
+        labels = [
+            " ".join(f"{k}={v}" for k, v in sorted(t.labels.items()))
+            for t in runbook.triggers
+            if t.labels and not t.alertname
+        ]
+        patterns = sum(1 for t in runbook.triggers if t.text and not (t.alertname or t.labels))
+        said = [*names, *labels]
+        if patterns:
+            said.append(f"{patterns} text pattern{'s' if patterns > 1 else ''}")
+        table.add_row(
+            Text(runbook.id, style="bold"),
+            Text(runbook.title),
+            Text(runbook.severity.value),
+            Text(", ".join(said) or "by hand only", style="" if said else "dim"),
+        )
+    return table
+
+
+def contacts_table(team: Team) -> RenderableType:
+    """List the emergency contacts from the team file."""
+    if not team.contacts:
+        return Text("No contacts: add them to the team file (OPS_TEAM_FILE).", style="dim")
+    table = Table(show_header=True, header_style="bold")
+    for column in ("role", "name", "phone", "email", "slack"):
+        table.add_column(column)
+    for contact in team.contacts:
+        table.add_row(
+            *(
+                cell(v)
+                for v in (contact.role, contact.name, contact.phone, contact.email, contact.slack)
+            )
+        )
+    return table
+
+
+def dashboards_table(team: Team) -> RenderableType:
+    """List the monitoring dashboards from the team file."""
+    if not team.dashboards:
+        return Text("No dashboards: add them to the team file (OPS_TEAM_FILE).", style="dim")
+    table = Table(show_header=True, header_style="bold")
+    for column in ("dashboard", "where", "note"):
+        table.add_column(column)
+    for board in team.dashboards:
+        table.add_row(Text(board.name), Text(board.url or ""), Text(board.note or ""))
+    return table
+
+
+def error_line(message: str) -> Text:
+    """Show something that did not work, in red."""
+    return Text(f"✗ {message}", style="bold red")
+
+
+def refusal_line(message: str) -> Text:
+    """Show a refusal: what was refused and who may do it."""
+    return Text(f"✗ refused: {message}", style="bold red")
+
+
+def note_line(message: str) -> Text:
+    """Show a plain remark (hints, cancellations)."""
+    return Text(message, style="dim")
+
+
+def ok_line(message: str) -> Text:
+    """Show something that worked."""
+    return Text(f"✓ {message}", style="green")
+
+
+def lines(items: Sequence[str], style: str = "") -> Text:
+    """Show several lines of plain text as typed."""
+    return Text("\n".join(items), style=style)

@@ -1,0 +1,327 @@
+"""The terminal console: the same walkthrough as Slack, typed instead of clicked.
+
+``alert <text or JSON>`` opens a run as an alert in #alerts would, ``/ops ...`` (or the bare
+subcommand) does what the slash command does, a number runs that step, ``r2`` applies a row
+action to row 2 of the last result. Writes show their plan and need a typed ``yes``.
+
+The session is synchronous: it reads a line, then runs the engine call on the event loop it is
+given (``call``), so Ctrl-C at a prompt only cancels that prompt, and a piped stdin works line
+by line with no terminal at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+
+from agape_ops.alerts.fingerprint import fingerprint
+from agape_ops.alerts.model import Alert, AlertStatus
+from agape_ops.alerts.normalise import from_json, from_text
+from agape_ops.bootstrap import Container
+from agape_ops.engine.commands import Acknowledge, AddNote, ProvideInput, SetState, StartRun
+from agape_ops.engine.postmortem import render_json, render_markdown
+from agape_ops.engine.records import Run, RunState, StepState
+from agape_ops.engine.results import StepResult
+from agape_ops.errors import AgapeError, UnknownRun
+from agape_ops.runbooks.triggers import match_alert
+from agape_ops.surfaces.console import render
+from agape_ops.surfaces.console.steps import Call, StepActions, new_key
+from agape_ops.surfaces.console.terminal import Cancelled, Terminal
+from agape_ops.surfaces.ops_command import SUBCOMMANDS, OpsCommand, OpsUsage, parse, usage_lines
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = [RunState.OPEN, RunState.ACKNOWLEDGED, RunState.MITIGATED]
+STATE_OF = {"mitigated": "mitigated", "resolve": "resolved", "close": "closed"}
+NO_CURRENT_RUN = (
+    "no current run: open one with `alert ...` or `/ops start <runbook>`, or pick one with "
+    "`/ops use RUN`"
+)
+_ROW_CHOICE = re.compile(r"r(\d+)([a-j]?)")
+
+
+@dataclass
+class Session:
+    """One person's console session over a built container."""
+
+    container: Container
+    terminal: Terminal
+    actor: str
+    call: Call
+    dry_run: bool = False
+    current: str | None = None
+    steps: StepActions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.steps = StepActions(
+            self.container, self.terminal, self.call, self.actor, dry_run=self.dry_run
+        )
+        self.container.engine.subscribe(self.terminal.on_event)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def loop(self) -> bool:
+        """Read and act on lines until quit or end of input; return whether any command failed."""
+        self._banner()
+        while True:
+            try:
+                line = self.terminal.read_line(self.prompt()).strip()
+            except EOFError:
+                self.terminal.show()
+                break
+            except KeyboardInterrupt:
+                self.terminal.show(render.note_line("^C (type quit to leave)"))
+                continue
+            if line in ("quit", "exit"):
+                break
+            if line:
+                self.handle(line)
+        return self.terminal.failed
+
+    def prompt(self) -> str:
+        """Return the prompt: the current run's id, so a person always sees which run acts."""
+        return f"{self.current}> " if self.current else "agape-ops> "
+
+    def handle(self, line: str) -> None:
+        """Act on one typed line; report every failure as one line and go on."""
+        try:
+            self._dispatch(line)
+        except Cancelled:
+            self.terminal.show(render.note_line("cancelled, nothing changed"))
+        except KeyboardInterrupt:
+            self.terminal.show(render.note_line("interrupted"))
+        except AgapeError as exc:
+            self.terminal.fail(exc.message)
+        except Exception as exc:  # the surface's outermost handler: report, keep the session
+            log.exception("console command failed: %s", line)
+            self.terminal.fail(f"unexpected error ({type(exc).__name__}: {exc}); see the log")
+
+    def _dispatch(self, line: str) -> None:
+        word, _, rest = line.partition(" ")
+        lowered = word.lower()
+        if lowered == "alert":
+            self.alert(rest.strip())
+        elif word.isdigit():
+            self.steps.activate(self._run(None), word, {})
+        elif choice := _ROW_CHOICE.fullmatch(lowered):
+            self.steps.row_action(int(choice.group(1)), choice.group(2))
+        elif lowered == "/ops" or lowered in SUBCOMMANDS:
+            parsed = parse(line)
+            if isinstance(parsed, OpsUsage):
+                self.terminal.fail(parsed.message)
+            else:
+                self.ops(parsed)
+        else:
+            self.terminal.fail(f"`{word}` is not a command; type help for what the console does")
+
+    def _run(self, run_id: str | None) -> Run:
+        target = run_id or self.current
+        if target is None:
+            raise UnknownRun(NO_CURRENT_RUN)
+        return self.call(self.container.engine.get_run(target))
+
+    # -- alerts --------------------------------------------------------------------------
+
+    def alert(self, payload: str) -> None:
+        """Open a run for an alert as Slack would, or reattach to the open run it belongs to."""
+        if not payload:
+            self.terminal.fail("usage: alert <text of the alert> | alert {JSON payload}")
+            return
+        alert = self._read_alert(payload)
+        if alert is None:
+            return
+        digest = fingerprint(alert)
+        if self.dry_run:  # rehearsals never merge into real incidents, nor real ones into them
+            digest = f"rehearsal:{digest}"
+        existing = self.call(self.container.store.find_open_run(digest))
+        if alert.status is AlertStatus.RESOLVED:
+            self._resolved_alert(alert, existing)
+            return
+        if existing is not None:
+            self.current = existing.id
+            self.terminal.show(
+                render.ok_line(
+                    f"This alert belongs to {existing.id} ({existing.state.value}), already "
+                    "open: attached to it, no new run."
+                )
+            )
+            self._status(existing.id)
+            return
+        match = match_alert(alert, self.container.catalog.runbooks.values())
+        if match is None:
+            self.terminal.fail(
+                f"No runbook matches “{alert.title or alert.text[:80]}”. `/ops runbooks` lists "
+                "them; `/ops start <runbook>` opens one by hand."
+            )
+            return
+        title, reason = match.runbook.title, match.reason
+        self.terminal.show(render.ok_line(f"Alert matches runbook “{title}” ({reason})"))
+        self._open(match.runbook.id, alert=alert, fingerprint=digest)
+
+    def _read_alert(self, payload: str) -> Alert | None:
+        if not payload.startswith("{"):
+            return from_text(payload)
+        try:
+            document = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            self.terminal.fail(f"that JSON does not parse ({exc.msg} at column {exc.colno})")
+            return None
+        alert = from_json(document)
+        if alert is None:
+            self.terminal.fail(
+                "that JSON is not an alert agape-ops reads (an Alertmanager webhook, a Slack "
+                "message event, or an object with title/text/labels)"
+            )
+        return alert
+
+    def _resolved_alert(self, alert: Alert, existing: Run | None) -> None:
+        if existing is None:
+            self.terminal.show(render.note_line(f"“{alert.title}” is resolved; no run is open."))
+            return
+        self.current = existing.id
+        text = f"monitoring reports resolved: {alert.title}"
+        self.steps.execute(AddNote(existing.id, text, self.actor, new_key()))
+
+    def _open(
+        self,
+        runbook_id: str,
+        *,
+        alert: Alert | None = None,
+        fingerprint: str | None = None,
+        inputs: dict[str, str] | None = None,
+    ) -> None:
+        command = StartRun(
+            runbook_id=runbook_id,
+            actor=self.actor,
+            key=new_key(),
+            alert=alert,
+            fingerprint=fingerprint,
+            inputs=dict(inputs or {}),
+            rehearsal=self.dry_run,
+            surface={"console": self.actor},
+        )
+        outcome = self.steps.execute(command)
+        if outcome.ok and outcome.run is not None:
+            self.current = outcome.run.id
+            self._status(outcome.run.id, results=True)
+
+    # -- /ops ----------------------------------------------------------------------------
+
+    def ops(self, command: OpsCommand) -> None:
+        """Carry out one `/ops` subcommand."""
+        name, container, show = command.name, self.container, self.terminal.show
+        if name == "help":
+            self._help()
+        elif name == "runbooks":
+            show(render.runbooks_table(container.catalog.runbooks.values()))
+        elif name == "start":
+            self._open(command.target or "", inputs=command.inputs)
+        elif name == "runs":
+            show(render.runs_table(self.call(container.store.list_runs(limit=20))))
+        elif name == "contacts":
+            show(render.contacts_table(container.team))
+        elif name == "dashboards":
+            show(render.dashboards_table(container.team))
+        elif name == "use":
+            self.current = self._run(command.target).id
+            self._status(self.current)
+        elif name == "status" and command.run_id is None and self.current is None:
+            runs = self.call(container.store.list_runs(states=OPEN_STATES))
+            show(render.runs_table(runs) if runs else render.note_line("No open runs."))
+        else:
+            self._run_scoped(command)
+
+    def _run_scoped(self, command: OpsCommand) -> None:
+        run = self._run(command.run_id)
+        name, actor, steps = command.name, self.actor, self.steps
+        if name == "status":
+            self._status(run.id)
+        elif name == "run":
+            steps.activate(run, command.target or "", command.inputs)
+        elif name == "done":
+            steps.mark_done(run, command.target or "", command.items)
+        elif name == "skip":
+            steps.skip(run, command.target or "", command.text)
+        elif name == "ack":
+            steps.execute(Acknowledge(run.id, actor, new_key()))
+        elif name in STATE_OF:
+            steps.execute(SetState(run.id, STATE_OF[name], actor, new_key(), note=command.text))
+        elif name == "note":
+            steps.execute(AddNote(run.id, command.text, actor, new_key()))
+        elif name == "input":
+            for input_name, value in command.inputs.items():
+                steps.execute(ProvideInput(run.id, input_name, value, actor, new_key()))
+        elif name == "timeline":
+            self._timeline(run, command.text)
+
+    def _status(self, run_id: str, *, results: bool = False) -> None:
+        engine = self.container.engine
+        run = self.call(engine.get_run(run_id))
+        runbook = engine.runbook_of(run)
+        records = self.call(self.container.store.get_steps(run.id))
+        self.terminal.show(render.run_header(run), render.walkthrough(runbook, records))
+        if results:  # what the automatic checks found, and the rows a person can act on
+            for step in runbook.steps():
+                record = records.get(step.id)
+                if record is None or not record.result or not record.result.get("rows"):
+                    continue
+                if record.state is StepState.FAILED or step.row_actions:
+                    result = StepResult.model_validate(record.result)
+                    self.steps.show_result(run.id, step, result)
+        self.terminal.show(
+            render.note_line(
+                "Type a step number to run it, `/ops status` to see this again, help for more."
+            )
+        )
+
+    def _timeline(self, run: Run, fmt: str) -> None:
+        runbook = self.container.catalog.runbooks.get(run.runbook_id)
+        records = self.call(self.container.store.get_steps(run.id))
+        events = self.call(self.container.store.events(run.id))
+        if fmt == "json":
+            text = json.dumps(render_json(run, runbook, records, events), indent=2)
+        else:
+            text = render_markdown(run, runbook, records, events)
+        self.terminal.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def _help(self) -> None:
+        permissions = self.container.engine.permissions
+        role = (
+            "an approver"
+            if self.actor in permissions.approvers
+            else "a responder"
+            if self.actor in permissions.responders
+            else "read-only"
+        )
+        self.terminal.show(
+            render.lines(
+                [
+                    "alert <text> | alert {JSON}   open a run as an alert in #alerts would",
+                    "<number>                      run that step of the current run",
+                    "r<row>                        apply the last result's row action to a row",
+                    "quit | exit                   leave (Ctrl-D too; Ctrl-C cancels a prompt)",
+                    "",
+                    "/ops subcommands (the /ops prefix is optional):",
+                    *(f"  {line}" for line in usage_lines()),
+                    "",
+                    f"You act as {self.actor} ({role}). Writes need you in OPS_RESPONDERS (or "
+                    "the team file's responders),",
+                    "dangerous steps in OPS_APPROVERS. Start with --as USER to act as someone "
+                    "else, --dry-run to rehearse.",
+                ]
+            )
+        )
+
+    def _banner(self) -> None:
+        catalog = self.container.catalog
+        mode = "REHEARSAL (--dry-run): writes are shown, not executed. " if self.dry_run else ""
+        self.terminal.show(
+            render.ok_line(
+                f"agape-ops console: {len(catalog.runbooks)} runbooks loaded, acting as "
+                f"{self.actor}. {mode}Type help for commands."
+            )
+        )
+        for problem in catalog.problems:
+            self.terminal.show(render.error_line(f"runbook not loaded: {problem}"))

@@ -1,0 +1,108 @@
+"""The console's side of the terminal: print, prompt, validate what is typed, count failures.
+
+Reading is a plain ``read_line(prompt)`` callable: ``input()`` (with readline when present) on a
+terminal, line-by-line reads from a pipe otherwise, so a session can be scripted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from rich.console import Console, RenderableType
+
+from agape_ops.engine.context import validate_input
+from agape_ops.engine.records import Event
+from agape_ops.errors import InputError
+from agape_ops.runbooks.model import Runbook
+from agape_ops.surfaces.console import render
+
+ReadLine = Callable[[str], str]
+
+
+class Cancelled(Exception):
+    """The person left a prompt empty or declined a confirmation: nothing changes."""
+
+
+@dataclass
+class Terminal:
+    """Where the session prints and asks; remembers whether any command failed."""
+
+    console: Console
+    read_line: ReadLine
+    failed: bool = False
+    events: int = 0
+
+    def show(self, *renderables: RenderableType) -> None:
+        """Print renderables (tables, lines) one after another."""
+        self.console.print(*renderables)
+
+    def fail(self, message: str, *, refusal: bool = False) -> None:
+        """Report something that did not work, as one red line."""
+        self.failed = True
+        self.show(render.refusal_line(message) if refusal else render.error_line(message))
+
+    async def on_event(self, event: Event) -> None:
+        """Print each timeline event as the engine appends it."""
+        self.events += 1
+        self.show(render.event_line(event))
+
+    def ask(self, prompt: str, *, empty_ok: bool = False) -> str:
+        """Return the typed answer; an empty one (unless allowed), Ctrl-C or Ctrl-D cancel."""
+        try:
+            answer = self.read_line(prompt)
+        except (EOFError, KeyboardInterrupt):
+            self.console.print()
+            raise Cancelled from None
+        if not answer.strip() and not empty_ok:
+            raise Cancelled
+        return answer
+
+    def ask_inputs(self, runbook: Runbook, names: list[str]) -> dict[str, str]:
+        """Prompt for each input with its description and example until it validates."""
+        values: dict[str, str] = {}
+        for name in names:
+            spec = runbook.inputs[name]
+            example = f" (for example {spec.example})" if spec.example else ""
+            self.show(render.note_line(f"{name}: {spec.description}{example}; empty cancels"))
+            while True:
+                answer = self.ask(f"{name}> ")
+                try:
+                    values[name] = validate_input(name, spec, answer)
+                    break
+                except InputError as exc:
+                    self.show(render.error_line(exc.message))
+        return values
+
+
+def make_console(stream: TextIO) -> Console:
+    """Return a rich console on ``stream``: colours on a terminal, plain text into a pipe."""
+    terminal = stream.isatty()
+    return Console(file=stream, force_terminal=None if terminal else False, highlight=False)
+
+
+def line_reader(stdin: TextIO, stdout: TextIO) -> ReadLine:
+    """Return how the session reads a line: ``input()`` on a terminal, plain reads from a pipe.
+
+    From a pipe the typed line is echoed after its prompt, so a scripted session's output
+    reads as a transcript.
+    """
+    if stdin.isatty():
+        with contextlib.suppress(ImportError):  # platforms without GNU readline
+            import readline  # noqa: F401 - importing it gives input() line editing and history
+        return input
+
+    def read(prompt: str) -> str:
+        stdout.write(prompt)
+        stdout.flush()
+        line = stdin.readline()
+        if not line:
+            raise EOFError
+        line = line.rstrip("\r\n")
+        stdout.write(line + "\n")
+        stdout.flush()
+        return line
+
+    return read
