@@ -231,7 +231,7 @@ class StepRunner:
             return Plan(step, "", step.confirm, error=not_configured(step.kind))
         try:
             steps = await self.store.get_steps(run.id)
-            request = self.request_for(run, step, steps, values, "plan")
+            request = self.request_for(run, step, steps, values, "<this click>")
             preview = await adapter.preview(request) if step.changes_things else None
         except AgapeError as exc:
             return Plan(step, "", step.confirm, error=exc.message)
