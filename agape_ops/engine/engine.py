@@ -31,6 +31,7 @@ from agape_ops.engine.context import (
     resolve_inputs,
     validate_input,
 )
+from agape_ops.engine.locks import KeyedLocks
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import Adapter
 from agape_ops.engine.records import Run, RunState, StepRecord, StepState
@@ -88,8 +89,8 @@ class Engine:
             settings_context=self.settings_context,
             clock=clock,
         )
-        self._key_locks: dict[str, asyncio.Lock] = {}
-        self._key_users: dict[str, int] = {}
+        self._clicks = KeyedLocks()  # one execution per idempotency key
+        self._runs = KeyedLocks()  # one change at a time to a run's own record
 
     # -- events ------------------------------------------------------------------------------
 
@@ -101,34 +102,26 @@ class Engine:
 
     async def execute(self, command: Command) -> Outcome:
         """Carry out a command exactly once per idempotency key; never raise for bad input."""
-        lock = self._key_locks.setdefault(command.key, asyncio.Lock())
-        self._key_users[command.key] = self._key_users.get(command.key, 0) + 1
-        try:
-            async with lock:
-                run_id = getattr(command, "run_id", None)
-                claim = await self.store.claim_command(command.key, run_id)
-                if not claim.claimed:
-                    return await self._duplicate(claim.outcome)
-                try:
-                    outcome = await self._dispatch(command)
-                except BaseException as exc:
-                    # Record that this click ended, so a redelivery does not wait forever on
-                    # an outcome that will never come; the surface reports the failure.
-                    failed = Outcome(
-                        ok=False,
-                        message=f"this command failed ({type(exc).__name__}); nothing more "
-                        "was done, click again to retry",
-                        error=type(exc).__name__,
-                    )
-                    await asyncio.shield(self.store.finish_command(command.key, failed.stored()))
-                    raise
-                await self.store.finish_command(command.key, outcome.stored())
-                return outcome
-        finally:
-            self._key_users[command.key] -= 1
-            if self._key_users[command.key] == 0:
-                del self._key_users[command.key]
-                del self._key_locks[command.key]
+        async with self._clicks.hold(command.key):
+            run_id = getattr(command, "run_id", None)
+            claim = await self.store.claim_command(command.key, run_id)
+            if not claim.claimed:
+                return await self._duplicate(claim.outcome)
+            try:
+                outcome = await self._dispatch(command)
+            except BaseException as exc:
+                # Record that this click ended, so a redelivery does not wait forever on an
+                # outcome that will never come; the surface reports the failure.
+                failed = Outcome(
+                    ok=False,
+                    message=f"this command failed ({type(exc).__name__}); nothing more was "
+                    "done, click again to retry",
+                    error=type(exc).__name__,
+                )
+                await asyncio.shield(self.store.finish_command(command.key, failed.stored()))
+                raise
+            await self.store.finish_command(command.key, outcome.stored())
+            return outcome
 
     async def _duplicate(self, stored: dict[str, Any] | None) -> Outcome:
         """Answer a repeated delivery with the first outcome, its run included."""
@@ -153,19 +146,25 @@ class Engine:
                 return await self._start(command)
             if isinstance(command, RunStep):
                 return await self._run_step(command)
-            if isinstance(command, MarkItemDone):
-                return await self._mark_item(command)
-            if isinstance(command, SkipStep):
-                return await self._skip(command)
-            if isinstance(command, ProvideInput):
-                return await self._provide_input(command)
-            if isinstance(command, SetState):
-                return await self._set_state(command)
-            if isinstance(command, AddNote):
-                return await self._note(command)
-            return await self._acknowledge(command)
+            async with self._runs.hold(command.run_id.upper()):
+                return await self._change_run(command)
         except (EngineError, InputError, TemplateError) as exc:
             return Outcome(ok=False, message=exc.message, error=type(exc).__name__)
+
+    async def _change_run(
+        self, command: Acknowledge | MarkItemDone | SkipStep | ProvideInput | SetState | AddNote
+    ) -> Outcome:
+        if isinstance(command, MarkItemDone):
+            return await self._mark_item(command)
+        if isinstance(command, SkipStep):
+            return await self._skip(command)
+        if isinstance(command, ProvideInput):
+            return await self._provide_input(command)
+        if isinstance(command, SetState):
+            return await self._set_state(command)
+        if isinstance(command, AddNote):
+            return await self._note(command)
+        return await self._acknowledge(command)
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -248,6 +247,33 @@ class Engine:
     # -- steps -------------------------------------------------------------------------------
 
     async def _run_step(self, command: RunStep) -> Outcome:
+        async with self._runs.hold(command.run_id.upper()):
+            prepared = await self._prepare_step(command)
+        if isinstance(prepared, Outcome):
+            return prepared
+        run, runbook, step, values = prepared
+        record = await self.stepper.perform(run, runbook, step, command.actor, values, command.key)
+        if step.two_person:
+            await self.store.clear_approvals(run.id, step.id)
+        ok = record.state not in (StepState.ERROR,)
+        message = record.finding or record.error or step.title
+        return Outcome(
+            ok=ok,
+            message=message,
+            run=run,
+            step=record,
+            result=StepResult.model_validate(record.result) if record.result else None,
+            error=None if ok else "StepError",
+        )
+
+    async def _prepare_step(
+        self, command: RunStep
+    ) -> Outcome | tuple[Run, Runbook, Step, dict[str, str]]:
+        """Check a step may run now and record what running it changes on the run.
+
+        Return an Outcome when it may not (yet): refused, inputs missing, confirmation or a
+        second approver needed, lock held; else what ``perform`` needs.
+        """
         run = await self.get_run(command.run_id)
         transitions.require_active(run)
         runbook = self.runbook_of(run)
@@ -297,19 +323,7 @@ class Engine:
         if values:
             run.inputs.update(values)
             await self.store.save_run(run)
-        record = await self.stepper.perform(run, runbook, step, command.actor, values, command.key)
-        if step.two_person:
-            await self.store.clear_approvals(run.id, step.id)
-        ok = record.state not in (StepState.ERROR,)
-        message = record.finding or record.error or step.title
-        return Outcome(
-            ok=ok,
-            message=message,
-            run=run,
-            step=record,
-            result=StepResult.model_validate(record.result) if record.result else None,
-            error=None if ok else "StepError",
-        )
+        return run, runbook, step, values
 
     async def _refuse(
         self,

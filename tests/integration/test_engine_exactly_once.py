@@ -11,7 +11,7 @@ import pytest
 from engine_fixtures import RESPONDER, Harness, build_engine, wait_for
 from engine_runbook import RUNBOOK_ID, alert
 
-from agape_ops.engine.commands import Outcome, RunStep, SkipStep, StartRun
+from agape_ops.engine.commands import AddNote, Outcome, RunStep, SkipStep, StartRun
 from agape_ops.engine.records import StepState
 from agape_ops.errors import AdapterTimeout
 from agape_ops.store import open_store
@@ -185,3 +185,22 @@ async def test_a_step_whose_caller_went_away_is_not_left_running(harness: Harnes
     harness.postgres.gates.clear()
     again = await harness.step(run.id, "orders_on_sku")
     assert again.ok, again.message
+
+
+async def test_concurrent_commands_on_one_run_lose_none_of_each_others_changes(
+    harness: Harness,
+) -> None:
+    run = await harness.start_run(with_alert=False)
+
+    await asyncio.gather(
+        harness.step(run.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True),
+        harness.set_state(run.id, "mitigated"),
+        harness.engine.execute(
+            AddNote(run.id, "watching the queue", actor=RESPONDER, key=harness.key())
+        ),
+    )
+
+    after = await harness.run(run.id)
+    assert after.state.value == "mitigated"
+    assert after.inputs["sku"] == "TEE-042"
+    assert after.acknowledged_by == RESPONDER
