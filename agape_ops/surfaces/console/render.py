@@ -81,6 +81,8 @@ def cell(value: Any) -> Text:
         shown = "yes" if value else "no"
     elif isinstance(value, dict | list):
         shown = json.dumps(value, sort_keys=True, default=str)
+    elif isinstance(value, float):
+        shown = f"{value:.4g}"  # 0.1428571428 reads as 0.1429; the finding carries the words
     else:
         shown = str(value)
     if len(shown) > CELL_WIDTH:
@@ -222,7 +224,8 @@ def checklist(step: Step, record: StepRecord | None) -> RenderableType:
         mark = "x" if finished or index in done else " "
         lines.append(f"  {index + 1}. [{mark}] {item.text}\n")
         if item.command:
-            lines.append(f"       $ {item.command}\n", style="cyan")
+            command = item.command.strip().replace("\n", "\n         ")
+            lines.append(f"       $ {command}\n", style="cyan")
     return lines
 
 
@@ -262,7 +265,7 @@ def runbooks_table(runbooks: Iterable[Runbook]) -> Table:
     """List the runbooks with their severity and what triggers them."""
     table = Table(show_header=True, header_style="bold")
     for column in ("runbook", "title", "severity", "triggered by"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # ids, emails and URLs are never cut
     for runbook in sorted(runbooks, key=lambda r: r.id):
         names = [t.alertname for t in runbook.triggers if t.alertname]
         labels = [
@@ -289,7 +292,7 @@ def contacts_table(team: Team) -> RenderableType:
         return Text("No contacts: add them to the team file (OPS_TEAM_FILE).", style="dim")
     table = Table(show_header=True, header_style="bold")
     for column in ("role", "name", "phone", "email", "slack"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # ids, emails and URLs are never cut
     for contact in team.contacts:
         table.add_row(
             *(
@@ -306,7 +309,7 @@ def dashboards_table(team: Team) -> RenderableType:
         return Text("No dashboards: add them to the team file (OPS_TEAM_FILE).", style="dim")
     table = Table(show_header=True, header_style="bold")
     for column in ("dashboard", "where", "note"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # ids, emails and URLs are never cut
     for board in team.dashboards:
         table.add_row(Text(board.name), Text(board.url or ""), Text(board.note or ""))
     return table
