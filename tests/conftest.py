@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from importlib import resources
 from pathlib import Path
 
 import psycopg
@@ -20,7 +21,9 @@ from psycopg import sql
 FIXTURES = Path(__file__).parent / "fixtures"
 ADMIN_DSN = os.environ.get("AGAPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("AGAPE_TEST_REDIS", "redis://127.0.0.1:6379")
-SCHEMA = (FIXTURES / "backend_schema.sql").read_bytes()
+# The backend's schema ships with the package (the linter checks runbook SQL against it); the
+# tests load that same file, so there is one copy to keep in step with the backend.
+SCHEMA = resources.files("agape_ops.runbooks").joinpath("backend_schema.sql").read_bytes()
 DROP = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 import respx
+from http_fixtures import FakeSleep, client, router, sleep
 
 from agape_ops.adapters.admin_api import AdminApiAdapter
 from agape_ops.engine.ports import AdapterRequest
@@ -21,39 +21,14 @@ from agape_ops.errors import (
 from agape_ops.runbooks.fields import FIELDS
 from agape_ops.runbooks.model import AdminApiCall, Risk, Step
 
+__all__ = ["client", "router", "sleep"]  # shared fixtures, used by name
+
 BASE = "https://api.agape.test"
 TOKEN = "admin-token-7f3a9c"
 WEBHOOK = "6f1c2a9e-8d4b-4c1e-9a57-3b2f0e1d7c44"
 REPROCESS = f"{BASE}/api/v1/admin/webhooks/reprocess"
 STATS = f"{BASE}/api/v1/admin/queues/stats"
 HEALTH = f"{BASE}/healthz"
-
-
-class FakeSleep:
-    """Record the waits asked for instead of waiting."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleep() -> FakeSleep:
-    return FakeSleep()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=2.0) as http:
-        yield http
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
 
 
 @pytest.fixture

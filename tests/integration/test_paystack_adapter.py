@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from http_fixtures import FakeSleep, client, router, sleep
 
 from agape_ops.adapters.paystack import PaystackAdapter
 from agape_ops.engine.ports import AdapterRequest
@@ -22,6 +22,8 @@ from agape_ops.errors import (
 )
 from agape_ops.runbooks.fields import FIELDS
 from agape_ops.runbooks.model import PaystackCall, Step
+
+__all__ = ["client", "router", "sleep"]  # shared fixtures, used by name
 
 API = "https://api.paystack.test"
 STATUS = "https://status.paystack.test"
@@ -37,33 +39,6 @@ DOCUMENTED = [
     "queued",
     "reversed",
 ]
-
-
-class FakeSleep:
-    """Record the waits asked for instead of waiting."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleep() -> FakeSleep:
-    return FakeSleep()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=2.0) as http:
-        yield http
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
 
 
 @pytest.fixture
