@@ -15,6 +15,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from agape_ops.engine.results import duration_words
+
 #: Text longer than this is cut, with an ellipsis, so one cell cannot flood a Slack message.
 MAX_TEXT = 500
 
@@ -33,29 +35,6 @@ def truncate(text: str, limit: int = MAX_TEXT) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 1] + "…"
-
-
-def duration_words(value: timedelta) -> str:
-    """Say a duration the way an engineer would: "340 ms", "4.2 s", "2 h 05 min", "3 d 04 h"."""
-    total_ms = round(value.total_seconds() * 1000)
-    sign = "-" if total_ms < 0 else ""
-    total_ms = abs(total_ms)
-    if total_ms < 1000:
-        return f"{sign}{total_ms} ms"
-    seconds = total_ms / 1000
-    if seconds < 10:
-        return f"{sign}{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{sign}{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{sign}{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{sign}{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{sign}{days} d {hours:02d} h"
 
 
 def _number(value: Decimal) -> int | float | str:

@@ -7,21 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agape_ops.engine.records import Event, Run, StepRecord, StepState
+from agape_ops.engine.results import duration_words as words_for
 from agape_ops.runbooks.model import SECTION_TITLES, Runbook
 
 
 def duration_words(delta: timedelta | None) -> str:
     """Say a duration the way a person would ("1 h 05 min", "42 s"), or "not yet"."""
-    if delta is None:
-        return "not yet"
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return "not yet" if delta is None else words_for(delta)
 
 
 def time_to_acknowledge(run: Run) -> timedelta | None:

@@ -7,6 +7,7 @@ and evaluated the same way everywhere.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,3 +77,26 @@ def table(
         total_rows=total if total is not None else len(rows),
         values=values or {},
     )
+
+
+def duration_words(value: timedelta) -> str:
+    """Say a duration the way an engineer would: "340 ms", "4.2 s", "2 h 05 min", "3 d 04 h"."""
+    total_ms = round(value.total_seconds() * 1000)
+    sign = "-" if total_ms < 0 else ""
+    total_ms = abs(total_ms)
+    if total_ms < 1000:
+        return f"{sign}{total_ms} ms"
+    seconds = total_ms / 1000
+    if seconds < 10:
+        return f"{sign}{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{sign}{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{sign}{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{sign}{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{sign}{days} d {hours:02d} h"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 import respx
+from http_fixtures import client, router
 
 from agape_ops.adapters.http import HttpAdapter
 from agape_ops.engine.ports import AdapterRequest
@@ -15,19 +15,9 @@ from agape_ops.errors import AdapterTimeout, AdapterUnavailable
 from agape_ops.runbooks.fields import FIELDS
 from agape_ops.runbooks.model import HttpCall, Step
 
+__all__ = ["client", "router"]  # shared fixtures, used by name
+
 STATUS_JSON = "https://status.example.test/api/v2/status.json"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=2.0) as http:
-        yield http
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
 
 
 def _request(call: HttpCall) -> AdapterRequest:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from http_fixtures import client, router
 
 from agape_ops.adapters.admin_api import AdminApiAdapter
 from agape_ops.adapters.http import HttpAdapter
@@ -32,6 +33,8 @@ from agape_ops.runbooks.model import (
     Strict,
 )
 from agape_ops.settings import Settings
+
+__all__ = ["client", "router"]  # shared fixtures, used by name
 
 PAYSTACK_KEY = "sk_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 ADMIN_TOKEN = "tok_7Hq2mZ9xLw4RkVb"
@@ -83,18 +86,6 @@ def log(redactor: Redactor) -> Iterator[Lines]:
     finally:
         root.removeHandler(handler)
         root.setLevel(previous)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=2.0) as http:
-        yield http
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
 
 
 def _request(kind: str, call: Strict, **extra: Any) -> AdapterRequest:

@@ -12,11 +12,11 @@ import pytest
 
 from agape_ops.adapters.pgvalues import (
     MAX_TEXT,
-    duration_words,
     render_row,
     render_value,
     unique_columns,
 )
+from agape_ops.engine.results import duration_words
 
 
 def test_uuid_becomes_its_text() -> None:
