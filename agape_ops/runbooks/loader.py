@@ -135,12 +135,24 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+def _read(path: Path, what: str) -> str:
+    """Return a file's text, or raise RunbookError saying in words why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if what == "runbook":
+            message = "no such runbook file or folder (RUNBOOKS_DIR names the runbooks folder)"
+        else:
+            message = "no such team file (OPS_TEAM_FILE names it)"
+        raise RunbookError(message, path=str(path)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise RunbookError(f"cannot read the {what} ({reason})", path=str(path)) from exc
+
+
 def load_runbook_file(path: Path) -> tuple[Runbook, Located]:
     """Load and validate one runbook file; its ``id`` must equal the file name."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RunbookError(f"{path}: cannot read ({exc.strerror})", path=str(path)) from exc
+    text = _read(path, "runbook")
     located = parse_yaml(text, str(path))
     if not isinstance(located.data, dict):
         raise RunbookValidationError(
@@ -157,11 +169,7 @@ def load_runbook_file(path: Path) -> tuple[Runbook, Located]:
 
 def load_team_file(path: Path) -> Team:
     """Load and validate the team file (responders, approvers, escalation, contacts, dashboards)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RunbookError(f"{path}: cannot read ({exc.strerror})", path=str(path)) from exc
-    located = parse_yaml(text, str(path))
+    located = parse_yaml(_read(path, "team file"), str(path))
     return validate(located, Team)
 
 

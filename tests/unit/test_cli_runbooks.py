@@ -79,7 +79,7 @@ def test_lint_takes_the_team_file_from_ops_team_file(
     result = invoke("lint")
     assert result.exit_code == 1
     assert result.stdout.strip() == (
-        f"{home / 'elsewhere.yaml'}:1:1: cannot read (No such file or directory)"
+        f"{home / 'elsewhere.yaml'}:1:1: no such team file (OPS_TEAM_FILE names it)"
     )
 
 

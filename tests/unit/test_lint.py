@@ -116,7 +116,7 @@ def test_lint_paths_reports_a_missing_file_and_an_empty_folder(tmp_path: Path) -
     problems = lint_paths([missing, tmp_path])
     assert [str(p) for p in problems] == [
         f"{tmp_path}:1:1: no runbook files (*.yaml) in this folder",
-        f"{missing}:1:1: cannot read (No such file or directory)",
+        f"{missing}:1:1: no such runbook file or folder (RUNBOOKS_DIR names the runbooks folder)",
     ]
 
 
