@@ -1,25 +1,36 @@
 """Check a runbook step's SQL before it reaches PostgreSQL, and derive a write's preview.
 
-A step runs exactly one statement inside a transaction the adapter controls, so the SQL may not
-carry a second statement or its own COMMIT, SET or COPY. For an UPDATE or DELETE without an
-explicit ``preview:``, the rows it will touch are selected with the statement's own target,
-FROM/USING list and WHERE, so the count shown before confirming is the count the write changes.
-pglast parses with PostgreSQL's own parser.
+Deny by default: a read step and a preview run exactly one plain SELECT; a write step runs
+exactly one UPDATE, DELETE (both with a WHERE) or INSERT on one of the backend's own tables.
+Nothing else reaches the server: no second statement, no COMMIT, SET, LISTEN or COPY, no write
+hidden inside WITH, no function that changes the server, the session or files whatever the
+transaction (``runbooks.sql_effects`` names them). For an UPDATE or DELETE the rows it will touch
+are selected with the statement's own target, FROM/USING list and WHERE, so the count shown
+before confirming is the count the write changes. pglast parses with PostgreSQL's own parser,
+and placeholders are read with psycopg's own grammar, so the text checked here is the text the
+server runs (the adapter also pins ``standard_conforming_strings``, the one setting that changes
+how PostgreSQL reads a string).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 from pglast import ast, parse_sql, parser
 from pglast.stream import RawStream
 
 from agape_ops.errors import AdapterResponseError, UnsafeOperation
-from agape_ops.runbooks.sql import writes_of
+from agape_ops.runbooks.sql_effects import MAX_SQL_CHARS, describe, hidden_effect, writes_of
+from agape_ops.runbooks.sql_schema import backend_schema
 
-_PLACEHOLDER = re.compile(r"%%|%\((\w+)\)[sbt]")
+#: What the SQL is for: a read step's query, a write's preview, or a write step's change.
+Use = Literal["read", "preview", "write"]
+
+#: psycopg's own placeholder grammar (psycopg/_queries.py), so both read the same text.
+_PLACEHOLDER = re.compile(r"%(?:\(([^)]+)\).|.)")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: Statements that would step outside the transaction (or the database) the adapter opened.
 _FORBIDDEN = {
@@ -27,26 +38,38 @@ _FORBIDDEN = {
     "VariableSetStmt": "change session settings (SET, RESET)",
     "CopyStmt": "run COPY",
 }
+_WRITES = (ast.UpdateStmt, ast.DeleteStmt, ast.InsertStmt)
+_DATA_CHANGES = (*_WRITES, ast.MergeStmt)
 
 
 @dataclass(frozen=True)
 class Statement:
     """What the adapter needs to know about one step's SQL."""
 
-    kind: str  # the parse node's name: SelectStmt, UpdateStmt, DeleteStmt, InsertStmt ...
+    kind: str  # the parse node's name: SelectStmt, UpdateStmt, DeleteStmt, InsertStmt
     derived_preview: str | None  # a SELECT of the rows an UPDATE/DELETE touches (psycopg style)
     binds: bool  # the SQL has %(name)s placeholders, so the derived preview binds them too
 
 
-def analyse(
-    sql: str, params: dict[str, Any], *, step_id: str | None = None, read: bool = False
-) -> Statement:
-    """Parse ``sql`` (psycopg placeholders when ``params`` is given); refuse unsafe shapes.
+def analyse(sql: str, params: dict[str, Any], *, use: Use, step_id: str | None = None) -> Statement:
+    """Parse ``sql`` (psycopg placeholders when ``params`` is given); refuse all but ``use``.
 
-    For a ``read`` step, also refuse a SELECT that changes the server or locks rows (e.g.
-    ``pg_terminate_backend()``), which a READ ONLY transaction alone would let through.
+    Raise UnsafeOperation for SQL the step may not run, AdapterResponseError when it does not
+    parse; nothing has reached the server either way.
     """
-    text, names = _to_dollars(sql) if params else (sql, [])
+    if len(sql) > MAX_SQL_CHARS:
+        _refuse(
+            f"a step's SQL is {len(sql)} characters, more than the {MAX_SQL_CHARS} the bot checks",
+            step_id,
+        )
+    try:
+        return _analyse(sql, params, use=use, step_id=step_id)
+    except RecursionError:
+        _refuse("a step's SQL nests too deeply to check", step_id)
+
+
+def _analyse(sql: str, params: dict[str, Any], *, use: Use, step_id: str | None) -> Statement:
+    text, names = _to_dollars(sql, step_id) if params else (sql, [])
     try:
         statements = parse_sql(text)
     except parser.ParseError as exc:
@@ -59,30 +82,20 @@ def analyse(
             step_id=step_id,
         ) from exc
     if len(statements) != 1:
-        raise UnsafeOperation(
-            f"a step runs exactly one SQL statement; this one has {len(statements)}; "
-            "nothing was run",
-            adapter="postgres",
-            step_id=step_id,
-        )
+        _refuse(f"a step runs exactly one SQL statement; this one has {len(statements)}", step_id)
     node = statements[0].stmt
     kind = type(node).__name__
     if kind in _FORBIDDEN:
-        raise UnsafeOperation(
+        _refuse(
             f"a step's SQL may not {_FORBIDDEN[kind]}: the adapter runs it in its own "
-            "transaction with its own timeouts; nothing was run",
-            adapter="postgres",
-            step_id=step_id,
+            "transaction with its own timeouts",
+            step_id,
         )
-    if read and kind == "SelectStmt":
-        what = writes_of(node)
-        if what is not None:
-            raise UnsafeOperation(
-                f"read step tried to write: it runs {what}; nothing was changed",
-                adapter="postgres",
-                step_id=step_id,
-            )
-    derived = _derive_preview(node)
+    if use == "write":
+        _check_write(node, step_id)
+    else:
+        _check_read(node, use, step_id)
+    derived = _derive_preview(node) if use == "write" else None
     return Statement(
         kind=kind,
         derived_preview=_to_psycopg(derived, names) if derived is not None else None,
@@ -90,14 +103,72 @@ def analyse(
     )
 
 
-def _to_dollars(sql: str) -> tuple[str, list[str]]:
-    """Turn ``%(name)s`` into ``$n`` (and ``%%`` into ``%``) so PostgreSQL's parser reads it."""
+def _check_read(node: Any, use: Use, step_id: str | None) -> None:
+    """Let through a plain SELECT only: no write, lock, INTO or refused function anywhere."""
+    subject = "read step" if use == "read" else "preview"
+    if not isinstance(node, ast.SelectStmt):
+        if use == "read" and isinstance(node, _DATA_CHANGES):
+            raise UnsafeOperation(
+                f"read step tried to write: it runs {describe(node)}; nothing was changed. Mark "
+                "the step `risk: write` with a confirmation if it is meant to change data",
+                adapter="postgres",
+                step_id=step_id,
+            )
+        what = "a read step" if use == "read" else "a write's preview"
+        _refuse(f"{what} runs a single SELECT; this one is {describe(node)}", step_id)
+    effect = writes_of(node)
+    if effect is not None:
+        _refuse(f"{subject} refused: it runs {effect}", step_id)
+
+
+def _check_write(node: Any, step_id: str | None) -> None:
+    """Let through one UPDATE, DELETE or INSERT of a backend table that changes only its rows."""
+    if not isinstance(node, _WRITES):
+        _refuse(
+            f"a write step runs a single UPDATE, DELETE or INSERT; this one is {describe(node)}",
+            step_id,
+        )
+    relation: Any = node.relation
+    tables = backend_schema()
+    if relation.schemaname not in (None, "public") or relation.relname not in tables:
+        name = ".".join(part for part in (relation.schemaname, relation.relname) if part)
+        _refuse(
+            f"a write step changes only the backend's own tables ({', '.join(sorted(tables))}); "
+            f"this one changes {name}",
+            step_id,
+        )
+    if not isinstance(node, ast.InsertStmt) and node.whereClause is None:
+        _refuse(
+            f"{describe(node)} without WHERE would change every row of {relation.relname}; "
+            "add a WHERE",
+            step_id,
+        )
+    effect = hidden_effect(node)
+    if effect is not None:
+        _refuse(f"write step refused: it runs {effect}, beyond the rows max_rows counts", step_id)
+
+
+def _refuse(reason: str, step_id: str | None) -> NoReturn:
+    raise UnsafeOperation(f"{reason}; nothing was run", adapter="postgres", step_id=step_id)
+
+
+def _to_dollars(sql: str, step_id: str | None) -> tuple[str, list[str]]:
+    """Turn ``%(name)s`` into ``$n`` (and ``%%`` into ``%``) as psycopg will, for the parser.
+
+    Refuse any other use of ``%``: psycopg would reject most of it, and a name that is not an
+    identifier could read differently here and there.
+    """
     names: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
+        text, name = match.group(0), match.group(1)
+        if text == "%%":
             return "%"
+        if name is None or text[-1] not in "sbt" or not _IDENTIFIER.fullmatch(name):
+            _refuse(
+                f"placeholder {text!r}: values go in as %(name)s and a literal % is written %%",
+                step_id,
+            )
         if name not in names:
             names.append(name)
         return f"${names.index(name) + 1}"

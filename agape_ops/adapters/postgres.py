@@ -2,42 +2,37 @@
 
 Every call is one transaction on a connection from the pool the composition root built with
 ``open_pool``: reads run READ ONLY, every transaction sets its own ``statement_timeout`` and
-``lock_timeout``, and values reach SQL only as bound parameters. A write first counts the rows
-it will touch and refuses, changing nothing, when that is more than the step's ``max_rows``.
+``lock_timeout``, and values reach SQL only as bound parameters. ``pgstatement`` refuses, before
+anything runs, all SQL but a plain SELECT for reads and one UPDATE, DELETE or INSERT for writes.
+Rows are read through a server-side cursor (a huge result is counted, never held in memory, and
+the server itself accepts only one query there). A write first counts the rows it will touch and
+refuses, changing nothing, when that is more than the step's ``max_rows``; it is rolled back if
+it changes more than that or more than its preview listed. Every connection is reset
+(``DISCARD ALL``) when it goes back to the pool, so nothing a step did lingers in the session.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from agape_ops.adapters.pgerrors import NAME, Location, connection_error, query_error
-from agape_ops.adapters.pgstatement import Statement, analyse
-from agape_ops.adapters.pgvalues import render_row, unique_columns
+from agape_ops.adapters.pgerrors import NAME, Location
+from agape_ops.adapters.pgsession import Sessions, fetch, reset_session
+from agape_ops.adapters.pgstatement import Statement, Use, analyse
 from agape_ops.engine.ports import AdapterRequest, Probe
 from agape_ops.engine.results import StepResult, table
-from agape_ops.errors import (
-    AdapterError,
-    AdapterNotConfigured,
-    AdapterTimeout,
-    AdapterUnavailable,
-    UnsafeOperation,
-)
+from agape_ops.errors import AdapterError, AdapterNotConfigured, UnsafeOperation
 from agape_ops.runbooks.model import PostgresCall, Risk
 
 NOT_CONFIGURED = "PostgreSQL is not configured: set DATABASE_URL"
 
-#: Seconds allowed, beyond the statement timeout, before a stuck network is given up on.
-_SLACK_S = 5.0
-#: Seconds spent finding out why the pool had no connection (one direct attempt).
-_DIAGNOSE_S = 1.5
+#: The longest statement timeout a step may ask for (unless the adapter's default is longer).
+MAX_TIMEOUT_MS = 60_000
 
 
 async def open_pool(
@@ -46,7 +41,9 @@ async def open_pool(
     """Open a small pool that reports an unreachable database within seconds, not 30.
 
     The pool connects in the background (opening never waits), hands out a connection only
-    after checking it is alive, and gives up on a request after ``connect_timeout_s``.
+    after checking it is alive, and gives up on a request after ``connect_timeout_s``. Its
+    connections are in autocommit (the adapter opens every transaction itself), never keep
+    prepared statements, and are reset when they come back (see ``reset_session``).
     """
     pool: AsyncConnectionPool = AsyncConnectionPool(
         dsn,
@@ -56,8 +53,11 @@ async def open_pool(
         kwargs={
             "connect_timeout": max(2, math.ceil(connect_timeout_s)),
             "application_name": "agape-ops",
+            "autocommit": True,
+            "prepare_threshold": None,
         },
         check=AsyncConnectionPool.check_connection,
+        reset=reset_session,
         open=False,
         name="agape-ops-backend",
     )
@@ -77,25 +77,37 @@ class PostgresAdapter:
         statement_timeout_ms: int = 5000,
         lock_timeout_ms: int = 2000,
     ) -> None:
-        self._pool = pool
         self._statement_timeout_ms = statement_timeout_ms
         self._lock_timeout_ms = lock_timeout_ms
-        conninfo = pool.conninfo if pool is not None else ""
-        self._location = Location(conninfo if isinstance(conninfo, str) else "")
+        self._sessions: Sessions | None = None
+        if pool is not None:
+            conninfo = pool.conninfo if isinstance(pool.conninfo, str) else ""
+            self._sessions = Sessions(
+                pool,
+                Location(conninfo),
+                statement_timeout_ms=statement_timeout_ms,
+                lock_timeout_ms=lock_timeout_ms,
+            )
 
     # --- the Adapter protocol ----------------------------------------------------------------
 
     async def execute(self, request: AdapterRequest) -> StepResult:
         """Run the step's SQL: a read-only query, or a write guarded by its preview."""
         call, params, statement = self._prepare(request)
+        read = request.step.risk is Risk.READ
+        if not read and call.max_rows is None:
+            raise UnsafeOperation(
+                f"step {request.step.id} writes without max_rows, so nothing bounds how many "
+                "rows it changes; give it max_rows; nothing was run",
+                adapter=NAME,
+                step_id=request.step.id,
+            )
         started = time.monotonic()
-        async with self._transaction(request, call, read_only=request.step.risk is Risk.READ) as (
-            cursor
-        ):
-            if request.step.risk is Risk.READ:
-                result = await self._read(cursor, call, params)
+        async with self._transaction(request, call, read_only=read) as conn:
+            if read:
+                result = await self._read(conn, call, params)
             else:
-                result = await self._write(cursor, request, call, params, statement)
+                result = await self._write(conn, request, call, params, statement)
         return result.model_copy(update={"duration_ms": _ms_since(started)})
 
     async def preview(self, request: AdapterRequest) -> StepResult | None:
@@ -111,8 +123,8 @@ class PostgresAdapter:
                 + _guard_words(call.max_rows),
                 values={"preview_count": None},
             )
-        async with self._transaction(request, call, read_only=True) as cursor:
-            count, columns, rows, types = await _fetch(cursor, preview_sql, preview_params, call)
+        async with self._transaction(request, call, read_only=True) as conn:
+            count, columns, rows, types = await fetch(conn, preview_sql, preview_params, call.limit)
         changes = f"would change {_rows(count)}"
         if call.max_rows is not None and count > call.max_rows:
             changes += f", more than its limit of {call.max_rows}: it will be refused"
@@ -130,7 +142,7 @@ class PostgresAdapter:
         """Say exactly what ``execute`` runs: the SQL, its parameters, and the row guard."""
         call = _call(request)
         params = _params(request, call)
-        timeout_ms = call.timeout_ms or self._statement_timeout_ms
+        timeout_ms = self._timeout_ms(call)
         mode = "a read-only transaction" if request.step.risk is Risk.READ else "a transaction"
         lines = [
             f"Runs in {mode} (statement timeout {timeout_ms} ms, lock timeout "
@@ -142,7 +154,7 @@ class PostgresAdapter:
             lines.append(f"with bound parameters: {bound}")
         if request.step.risk is not Risk.READ:
             try:
-                statement = analyse(call.sql, params, step_id=request.step.id)
+                statement = analyse(call.sql, params, use="write", step_id=request.step.id)
                 preview_sql, _ = self._preview_sql(request, call, params, statement)
             except AdapterError as exc:
                 preview_sql = f"(none: {exc})"
@@ -152,11 +164,11 @@ class PostgresAdapter:
 
     async def probe(self) -> Probe:
         """Run SELECT 1 and time it; report, never raise."""
-        if self._pool is None:
+        if self._sessions is None:
             return Probe(self.name, ok=False, detail=NOT_CONFIGURED, configured=False)
         started = time.monotonic()
         try:
-            async with self._connection(None) as conn:
+            async with self._sessions.connection(None) as conn:
                 await conn.execute("SELECT 1")
         except AdapterError as exc:
             return Probe(self.name, ok=False, detail=exc.message, latency_ms=_ms_since(started))
@@ -166,9 +178,9 @@ class PostgresAdapter:
     # --- reads and writes --------------------------------------------------------------------
 
     async def _read(
-        self, cursor: psycopg.AsyncCursor[Any], call: PostgresCall, params: dict[str, Any]
+        self, conn: psycopg.AsyncConnection[Any], call: PostgresCall, params: dict[str, Any]
     ) -> StepResult:
-        count, columns, rows, types = await _fetch(cursor, call.sql, params, call)
+        count, columns, rows, types = await fetch(conn, call.sql, params, call.limit)
         summary = _rows(count)
         if count > len(rows):
             summary += f" (first {len(rows)} shown)"
@@ -178,35 +190,47 @@ class PostgresAdapter:
 
     async def _write(
         self,
-        cursor: psycopg.AsyncCursor[Any],
+        conn: psycopg.AsyncConnection[Any],
         request: AdapterRequest,
         call: PostgresCall,
         params: dict[str, Any],
         statement: Statement,
     ) -> StepResult:
         step_id = request.step.id
+        limit = call.max_rows
+        assert limit is not None  # noqa: S101 - execute refuses a write without max_rows
         preview_sql, preview_params = self._preview_sql(request, call, params, statement)
         preview_count: int | None = None
         columns: list[str] = []
         rows: list[dict[str, Any]] = []
         if preview_sql is not None:
-            preview_count, columns, rows, _ = await _fetch(
-                cursor, preview_sql, preview_params, call
+            preview_count, columns, rows, _ = await fetch(
+                conn, preview_sql, preview_params, call.limit
             )
-            if call.max_rows is not None and preview_count > call.max_rows:
+            if preview_count > limit:
                 raise UnsafeOperation(
                     f"step {step_id} would change {_rows(preview_count)}, more than its limit "
-                    f"of {call.max_rows} (max_rows); nothing was changed",
+                    f"of {limit} (max_rows); nothing was changed",
                     adapter=NAME,
                     step_id=step_id,
                 )
-        await cursor.execute(call.sql, params or None)
-        changed = max(cursor.rowcount, 0)
-        if call.max_rows is not None and changed > call.max_rows:
-            # Rows appeared between the preview and the write: raising rolls the write back.
+        async with conn.cursor() as cursor:
+            # binary results force the extended protocol: the server runs one statement only
+            await cursor.execute(call.sql, params or None, binary=True)
+            changed = max(cursor.rowcount, 0)
+        # Raising below, inside the transaction, rolls the write back.
+        if changed > limit:
             raise UnsafeOperation(
                 f"step {step_id} changed {_rows(changed)}, more than its limit of "
-                f"{call.max_rows} (max_rows), so it was rolled back; nothing was changed",
+                f"{limit} (max_rows), so it was rolled back; nothing was changed",
+                adapter=NAME,
+                step_id=step_id,
+            )
+        if preview_count is not None and changed > preview_count:
+            raise UnsafeOperation(
+                f"step {step_id} changed {_rows(changed)} but its preview listed only "
+                f"{preview_count}, so it was rolled back; nothing was changed. Its preview must "
+                "select every row the write changes",
                 adapter=NAME,
                 step_id=step_id,
             )
@@ -232,13 +256,7 @@ class PostgresAdapter:
     ) -> tuple[str | None, dict[str, Any] | None]:
         """Return the SELECT that lists a write's rows, and the parameters it binds."""
         if call.preview is not None:
-            preview = analyse(call.preview, params, step_id=request.step.id)
-            if preview.kind != "SelectStmt":
-                raise UnsafeOperation(
-                    f"step {request.step.id}'s preview must be a SELECT; nothing was run",
-                    adapter=NAME,
-                    step_id=request.step.id,
-                )
+            analyse(call.preview, params, use="preview", step_id=request.step.id)
             return call.preview, params or None
         if statement.derived_preview is None:
             return None, None
@@ -247,119 +265,26 @@ class PostgresAdapter:
     # --- plumbing ----------------------------------------------------------------------------
 
     def _prepare(self, request: AdapterRequest) -> tuple[PostgresCall, dict[str, Any], Statement]:
-        if self._pool is None:
+        if self._sessions is None:
             raise AdapterNotConfigured(NOT_CONFIGURED, adapter=NAME, step_id=request.step.id)
         call = _call(request)
         params = _params(request, call)
-        read = request.step.risk is Risk.READ
-        return call, params, analyse(call.sql, params, step_id=request.step.id, read=read)
+        use: Use = "read" if request.step.risk is Risk.READ else "write"
+        return call, params, analyse(call.sql, params, use=use, step_id=request.step.id)
 
-    @asynccontextmanager
-    async def _transaction(
+    def _timeout_ms(self, call: PostgresCall) -> int:
+        """Return the step's statement timeout, within the ceiling a step may ask for."""
+        ceiling = max(MAX_TIMEOUT_MS, self._statement_timeout_ms)
+        return min(call.timeout_ms or self._statement_timeout_ms, ceiling)
+
+    def _transaction(
         self, request: AdapterRequest, call: PostgresCall, *, read_only: bool
-    ) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
-        """Yield a cursor inside one transaction with this call's timeouts; roll back on error."""
-        timeout_ms = call.timeout_ms or self._statement_timeout_ms
-        step_id = request.step.id
-        async with self._connection(step_id, deadline_s=timeout_ms / 1000 + _SLACK_S) as conn:
-            try:
-                await conn.set_read_only(read_only)
-                async with conn.transaction(), conn.cursor() as cursor:
-                    await cursor.execute(
-                        "SELECT set_config('statement_timeout', %(statement)s, true),"
-                        " set_config('lock_timeout', %(lock)s, true)",
-                        {"statement": str(timeout_ms), "lock": str(self._lock_timeout_ms)},
-                    )
-                    yield cursor
-            except psycopg.Error as exc:
-                raise query_error(
-                    exc,
-                    self._location,
-                    step_id=step_id,
-                    statement_timeout_ms=timeout_ms,
-                    lock_timeout_ms=self._lock_timeout_ms,
-                ) from exc
-
-    @asynccontextmanager
-    async def _connection(
-        self, step_id: str | None, *, deadline_s: float = _SLACK_S
-    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """Yield a pooled connection; say why none could be had, within a deadline."""
-        if self._pool is None:
-            raise AdapterNotConfigured(NOT_CONFIGURED, adapter=NAME, step_id=step_id)
-        pool = self._pool
-        try:
-            async with asyncio.timeout(pool.timeout + deadline_s):
-                try:
-                    async with pool.connection() as conn:
-                        yield conn
-                except PoolTimeout as exc:
-                    raise await self._diagnose(step_id) from exc
-                except psycopg.Error as exc:
-                    raise query_error(
-                        exc,
-                        self._location,
-                        step_id=step_id,
-                        statement_timeout_ms=self._statement_timeout_ms,
-                        lock_timeout_ms=self._lock_timeout_ms,
-                    ) from exc
-        except TimeoutError as exc:
-            raise AdapterTimeout(
-                f"PostgreSQL: no answer from {self._location.where} within "
-                f"{pool.timeout + deadline_s:.0f} s; the server or the network is stuck",
-                adapter=NAME,
-                step_id=step_id,
-            ) from exc
-
-    async def _diagnose(self, step_id: str | None) -> AdapterError:
-        """Find out why the pool had no connection: try one directly and name the failure."""
-        assert self._pool is not None  # noqa: S101 - only called with a pool
-        pool = self._pool
-        if not isinstance(pool.conninfo, str) or callable(pool.kwargs):
-            return AdapterUnavailable(
-                f"PostgreSQL: no connection within {pool.timeout:.0f} s",
-                adapter=NAME,
-                step_id=step_id,
-            )
-        kwargs = {**(pool.kwargs or {}), "connect_timeout": 2}
-        try:
-            async with asyncio.timeout(_DIAGNOSE_S):
-                conn = await psycopg.AsyncConnection.connect(pool.conninfo, **kwargs)
-        except psycopg.OperationalError as exc:
-            error = connection_error(exc, self._location)
-        except TimeoutError:
-            error = AdapterUnavailable(
-                f"PostgreSQL: unreachable (connection timed out) at {self._location.where}",
-                adapter=NAME,
-            )
-        else:
-            await conn.close()
-            error = AdapterTimeout(
-                f"PostgreSQL: all {pool.max_size} of the bot's connections stayed busy for "
-                f"{pool.timeout:.0f} s; try again",
-                adapter=NAME,
-            )
-        error.step_id = step_id
-        return error
-
-
-async def _fetch(
-    cursor: psycopg.AsyncCursor[Any],
-    sql: str,
-    params: dict[str, Any] | None,
-    call: PostgresCall,
-) -> tuple[int, list[str], list[dict[str, Any]], dict[str, str]]:
-    """Run a query; return all rows' count, column names, kept rows and column types."""
-    await cursor.execute(sql, params or None)
-    if cursor.description is None:
-        return max(cursor.rowcount, 0), [], [], {}
-    columns = unique_columns([column.name for column in cursor.description])
-    types = {
-        name: column.type_display for name, column in zip(columns, cursor.description, strict=True)
-    }
-    count = max(cursor.rowcount, 0)
-    rows = [render_row(columns, row) for row in await cursor.fetchmany(call.limit)]
-    return count, columns, rows, types
+    ) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        if self._sessions is None:
+            raise AdapterNotConfigured(NOT_CONFIGURED, adapter=NAME, step_id=request.step.id)
+        return self._sessions.transaction(
+            request.step.id, timeout_ms=self._timeout_ms(call), read_only=read_only
+        )
 
 
 def _call(request: AdapterRequest) -> PostgresCall:

@@ -16,54 +16,12 @@ from pglast import ast, parse_sql
 from pglast.parser import ParseError
 
 from agape_ops.runbooks.model import PostgresCall
+from agape_ops.runbooks.sql_effects import MAX_SQL_CHARS, describe, hidden_effect, writes_of
 from agape_ops.runbooks.sql_schema import SchemaCheck, backend_schema, last_name
-
-#: Functions that change the server even inside a read-only transaction.
-WRITING_FUNCTIONS = frozenset(
-    {
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "pg_reload_conf",
-        "pg_rotate_logfile",
-        "pg_switch_wal",
-        "pg_promote",
-        "pg_create_restore_point",
-        "setval",
-        "nextval",
-        "set_config",
-        "pg_advisory_lock",
-        "pg_advisory_xact_lock",
-        "lo_unlink",
-        "dblink_exec",
-    }
-)
 
 _PERCENT = re.compile(r"%(?:\((?P<name>[^)]*)\)(?P<fmt>[sbt])?|(?P<other>.?))", re.DOTALL)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-_STATEMENT_NAMES = {
-    "SelectStmt": "SELECT",
-    "UpdateStmt": "UPDATE",
-    "DeleteStmt": "DELETE",
-    "InsertStmt": "INSERT",
-    "MergeStmt": "MERGE",
-    "TruncateStmt": "TRUNCATE",
-    "ExplainStmt": "EXPLAIN",
-    "VariableShowStmt": "SHOW",
-    "VariableSetStmt": "SET",
-    "TransactionStmt": "transaction command",
-    "CopyStmt": "COPY",
-    "CreateStmt": "CREATE TABLE",
-    "CreateTableAsStmt": "CREATE TABLE AS",
-    "IndexStmt": "CREATE INDEX",
-    "DropStmt": "DROP",
-    "AlterTableStmt": "ALTER TABLE",
-    "GrantStmt": "GRANT",
-    "DoStmt": "DO block",
-    "CallStmt": "CALL",
-    "LockStmt": "LOCK TABLE",
-    "VacuumStmt": "VACUUM",
-}
 #: What a write step may run.
 _WRITES = ("UpdateStmt", "DeleteStmt", "InsertStmt")
 
@@ -89,6 +47,15 @@ class Analysis:
 
 def analyse(call: PostgresCall, *, writes: bool) -> Analysis:
     """Check a postgres call's SQL, preview and params; return findings and output columns."""
+    try:
+        return _analyse(call, writes=writes)
+    except RecursionError:
+        out = Analysis()
+        out.add("sql nests too deeply to check; write it plainly", "sql")
+        return out
+
+
+def _analyse(call: PostgresCall, *, writes: bool) -> Analysis:
     out = Analysis()
     bound = bool(call.params)
     used: list[str] = []
@@ -122,6 +89,9 @@ def _statement(
             "write %(name)s and give the value under `params`",
             key,
         )
+        return None
+    if len(sql) > MAX_SQL_CHARS:
+        out.add(f"{key} is {len(sql)} characters, more than the {MAX_SQL_CHARS} allowed", key)
         return None
     text = _prepare(sql, key, out, used, bound=bound)
     try:
@@ -182,6 +152,8 @@ def _check_read(statement: Any, key: str, out: Analysis) -> None:
         advice = "a read step runs a single SELECT"
     elif "locks rows" in what:
         advice = "drop FOR UPDATE/SHARE: a read never locks"
+    elif "(), which" in what:
+        advice = "the bot never runs it"
     else:
         advice = "mark it `risk: write` or make it a SELECT"
     subject = "preview" if key == "preview" else "read step"
@@ -206,32 +178,13 @@ def _check_write(statement: Any, key: str, out: Analysis) -> None:
             f"{statement.relation.relname}; add a WHERE",
             key,
         )
-
-
-def describe(statement: Any) -> str:
-    """Name a statement for a person: "an UPDATE", "a SELECT", "a CREATE TABLE"."""
-    kind = type(statement).__name__
-    name = _STATEMENT_NAMES.get(kind) or kind.removesuffix("Stmt").upper() + " statement"
-    article = "an" if name[0] in "AEIOU" else "a"
-    return f"{article} {name}"
-
-
-def writes_of(statement: Any) -> str | None:
-    """Say what a statement changes or locks, or None when it is a plain read-only SELECT."""
-    if not isinstance(statement, ast.SelectStmt):
-        return describe(statement)
-    for node in _walk(statement):
-        if isinstance(node, ast.SelectStmt) and node.intoClause is not None:
-            return "SELECT ... INTO, which creates a table"
-        if isinstance(node, ast.SelectStmt) and node.lockingClause:
-            return "SELECT ... FOR UPDATE/SHARE, which locks rows"
-        if isinstance(node, ast.CommonTableExpr) and not isinstance(node.ctequery, ast.SelectStmt):
-            return f"{describe(node.ctequery)} inside WITH"
-        if isinstance(node, ast.FuncCall):
-            name = last_name(node.funcname)
-            if name in WRITING_FUNCTIONS:
-                return f"{name}(), which changes the server"
-    return None
+    effect = hidden_effect(statement)
+    if effect is not None:
+        out.add(
+            f"write step runs {effect}; a write changes only its own rows, counted against "
+            "max_rows",
+            key,
+        )
 
 
 def output_columns(statement: Any) -> frozenset[str] | None:
@@ -273,14 +226,3 @@ def _expression_name(node: Any) -> str | None:
     if isinstance(node, ast.TypeCast):
         return _expression_name(node.arg)
     return None
-
-
-def _walk(node: Any) -> Any:
-    """Yield every pglast node under ``node`` (itself included), depth first."""
-    if isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _walk(item)
-    elif isinstance(node, ast.Node):
-        yield node
-        for attribute in node:
-            yield from _walk(getattr(node, attribute))

@@ -388,7 +388,11 @@ async def test_write_waiting_on_a_held_lock_gives_up_at_the_lock_timeout(
         await holder.execute("SELECT * FROM product_variants FOR UPDATE")
         with pytest.raises(AdapterTimeout, match="200 ms lock timeout"):
             await adapter.execute(
-                request("UPDATE product_variants SET stock = 0", risk=Risk.WRITE, max_rows=5)
+                request(
+                    "UPDATE product_variants SET stock = 0 WHERE stock < 0",
+                    risk=Risk.WRITE,
+                    max_rows=5,
+                )
             )
         await holder.rollback()
     assert await stocks(backend_conn) == [-3]

@@ -277,3 +277,16 @@ def test_schema_check_stays_quiet_on_what_it_cannot_be_sure_of(sql: str) -> None
     writes = sql.startswith("INSERT")
     analysis = analyse(PostgresCall(sql=sql, max_rows=1), writes=writes)
     assert analysis.findings == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELECT " + "+".join(["1"] * 30000), "sql is 60006 characters, more than the 10000"),
+        ("SELECT " + "+".join(["1"] * 4000), "sql nests too deeply to check"),
+    ],
+)
+def test_sql_too_long_or_too_deep_to_check_is_a_finding_not_a_crash(sql: str, message: str) -> None:
+    analysis = analyse(PostgresCall(sql=sql), writes=False)
+    assert len(analysis.findings) == 1
+    assert message in analysis.findings[0].message
