@@ -107,6 +107,21 @@ def test_values_render_as_figures_and_nothing_is_read_as_markup() -> None:
     assert "yes" in shown
 
 
+def test_floats_in_tables_read_as_figures_never_in_exponent_notation() -> None:
+    result = table(
+        "1 row",
+        ["amount", "failure_rate", "tiny", "latency"],
+        [{"amount": 25000.0, "failure_rate": 0.14285714, "tiny": 0.00001234, "latency": 3.5}],
+    )
+    shown = text_of(render.result_view(result))
+    assert "25000 " in shown
+    assert "0.1429" in shown
+    assert "0.00001234" in shown
+    assert "3.50" in shown
+    assert "e+" not in shown
+    assert "e-" not in shown
+
+
 def test_a_plan_shows_what_it_would_do_what_it_touches_and_the_question() -> None:
     step = runbook().step("correct_stock")
     assert step is not None

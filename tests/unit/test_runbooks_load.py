@@ -120,6 +120,10 @@ def status_page(indicator: str, incidents: list[str]) -> StepResult:
                      incident_count=len(incidents), incidents=incidents)
 
 
+def reachable(in_recovery: bool) -> StepResult:
+    return one_row(server_time=NOW, utc_time="2024-08-01 09:30:00", in_recovery=in_recovery)
+
+
 def health(ok: bool) -> StepResult:
     checks = {"db": "ok" if ok else "connection refused", "redis": "ok"}
     return named(status="ok" if ok else "error", checks=checks, healthy=ok,
@@ -217,15 +221,19 @@ CONDITION_EXAMPLES: dict[str, Examples] = {
     "payment-gateway-outage/webhook_failure_rate_recheck": Examples(
         (rate(50, 20),), (rate(50, 0),)),
     "failed-webhook-processing/failed_webhook_count": Examples(
-        (one_row(failed=7, failed_last_hour=5, oldest_failed_at=NOW),),
-        (one_row(failed=0, failed_last_hour=0, oldest_failed_at=None),)),
+        (one_row(failed=7, failed_last_hour=5, oldest_failed_at=NOW, oldest_age="2 h 05 min",
+                 newest_ids=[UUID]),),
+        (one_row(failed=0, failed_last_hour=0, oldest_failed_at=None, oldest_age=None,
+                 newest_ids=None),)),
     "failed-webhook-processing/pending_orders_paid": Examples(
         (verify_many([True, False, False]),), (verify_many([False, False]), verify_many([]))),
     "failed-webhook-processing/failed_webhooks": Examples((rows(WEBHOOK_ROW),), (rows(),)),
     "failed-webhook-processing/verify_payment": Examples(
         (verify("success"),), (verify("abandoned"), verify("failed"))),
+    "database-failover/db_reachable": Examples((reachable(True),), (reachable(False),)),
     "database-failover/backend_health": Examples((health(False),), (health(True),)),
     "database-failover/connection_usage": Examples((connections(97),), (connections(12),)),
+    "database-failover/verify_database": Examples((reachable(True),), (reachable(False),)),
     "database-failover/verify_app_health": Examples((health(False),), (health(True),)),
     "inventory-oversell/negative_stock": Examples(
         (rows({"sku": "TEE-BLK-M", "stock": -3, "product": "Tee", "updated_at": NOW}),),
@@ -278,9 +286,8 @@ FINDING_EXAMPLES: dict[str, tuple[StepResult, ...]] = {
               "total_kobo": 1250000, "created_at": NOW}),
         rows()),
     "failed-webhook-processing/reprocess_webhook": (
-        named(status="queued", webhook_id=UUID, http_status=202),),
-    "database-failover/db_reachable": (one_row(server_time=NOW),),
-    "database-failover/verify_database": (one_row(server_time=NOW),),
+        named(status="queued", webhook_id=UUID, http_status=202),
+        named(status="already_processed", webhook_id=UUID, http_status=409)),
     "database-failover/replication_lag": (
         rows({"client_addr": "10.0.0.6", "state": "streaming", "sent_lsn": "0/3000060",
               "write_lsn": "0/3000060", "replay_lsn": "0/3000060", "sync_state": "async",
@@ -463,7 +470,7 @@ def test_status_page_finding_names_the_indicator_and_open_incidents() -> None:
     assert step.finding is not None
     shown = render(step.finding, scope(status_page("major", ["Card payments failing"])))
     assert "major" in shown
-    assert "1 open incident(s): Card payments failing" in shown
+    assert "1 open incident: Card payments failing" in shown
 
 
 def test_negative_stock_finding_lists_each_sku_with_its_stock() -> None:

@@ -7,9 +7,11 @@ in ``Text`` so an alert title like ``[FIRING:1]`` is shown as typed, never read 
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -82,12 +84,28 @@ def cell(value: Any) -> Text:
     elif isinstance(value, dict | list):
         shown = json.dumps(value, sort_keys=True, default=str)
     elif isinstance(value, float):
-        shown = f"{value:.4g}"  # 0.1428571428 reads as 0.1429; the finding carries the words
+        shown = figure(value)
     else:
         shown = str(value)
     if len(shown) > CELL_WIDTH:
         shown = shown[: CELL_WIDTH - 1] + "…"
     return Text(shown)
+
+
+def figure(value: float) -> str:
+    """Show a float as a person reads it, never in exponent notation.
+
+    Whole numbers stay whole (an amount of 25000.0 naira reads 25000), others keep two
+    decimals, and ratios below 1 keep four significant digits (0.1428571 reads 0.1429); the
+    finding beside the table carries the words.
+    """
+    if not math.isfinite(value):
+        return str(value)
+    if value.is_integer():
+        return str(int(value))
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return format(Decimal(f"{value:.4g}"), "f")
 
 
 def run_header(run: Run) -> Text:

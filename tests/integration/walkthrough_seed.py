@@ -1,0 +1,338 @@
+"""What the walkthrough tests share: the real bot, the backend's rows and queues, the alerts.
+
+Each walkthrough builds the bot exactly as ``agape-ops serve`` does (``bootstrap.build``) against
+a scratch copy of the backend's PostgreSQL and a claimed Redis database, with Paystack, its
+status page and the admin API faked by respx (``walkthrough_http``). Alerts are normalised and
+matched as the surfaces do, then the engine runs the walkthrough, one click at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from walkthrough_http import (
+    ADMIN,
+    ADMIN_TOKEN,
+    PAYSTACK,
+    PAYSTACK_KEY,
+    STATUS_PAGE,
+    FakeBackend,
+)
+
+from agape_ops.alerts.fingerprint import fingerprint
+from agape_ops.alerts.model import Alert
+from agape_ops.alerts.normalise import from_slack_event
+from agape_ops.bootstrap import Container, build
+from agape_ops.engine.commands import MarkItemDone, Outcome, RunStep, StartRun
+from agape_ops.engine.records import StepRecord, StepState
+from agape_ops.engine.results import StepResult
+from agape_ops.runbooks.triggers import match_alert
+from agape_ops.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+RESPONDER = "U_RESPONDER"
+APPROVER = "U_APPROVER_1"
+SECOND_APPROVER = "U_APPROVER_2"
+STRANGER = "U_STRANGER"
+
+CUSTOMER = "00000000-0000-4000-8000-000000000001"
+PRODUCT = "00000000-0000-4000-8000-0000000000a1"
+
+
+def settings(backend_db: str, redis_db: str, tmp_path: Path, **overrides: Any) -> Settings:
+    """Return the bot's settings for one test: its databases, the fakes, the team."""
+    values: dict[str, Any] = {
+        "database_url": backend_db,
+        "redis_url": redis_db,
+        "paystack_api_url": PAYSTACK,
+        "paystack_status_url": STATUS_PAGE,
+        "paystack_secret_key": PAYSTACK_KEY,
+        "admin_api_url": ADMIN,
+        "admin_token": ADMIN_TOKEN,
+        "ops_database_url": f"sqlite:///{tmp_path}/ops.db",
+        "runbooks_dir": REPO / "runbooks",
+        "ops_team_file": REPO / "team.yaml",
+        "ops_responders": [RESPONDER],
+        "ops_approvers": [APPROVER, SECOND_APPROVER],
+        "ops_connect_timeout_s": 1.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@asynccontextmanager
+async def running_bot(config: Settings) -> AsyncIterator[Container]:
+    """Build the whole bot from settings and release it afterwards."""
+    container = await build(config, configure_logs=False)
+    try:
+        yield container
+    finally:
+        await container.aclose()
+
+
+# --- the walkthrough, as a surface drives it ----------------------------------------------------
+
+
+@dataclass
+class Walk:
+    """One run of a runbook opened from an alert, driven through the engine."""
+
+    container: Container
+    run_id: str
+    opened: Outcome
+    reason: str
+    clicks: int = 0
+    last: RunStep | None = None
+
+    async def steps(self) -> dict[str, StepRecord]:
+        return await self.container.store.get_steps(self.run_id)
+
+    async def findings(self) -> dict[str, str]:
+        """Return each step's finding so far, by step id."""
+        return {sid: r.finding or "" for sid, r in (await self.steps()).items()}
+
+    async def click(
+        self,
+        step_id: str,
+        actor: str,
+        *,
+        confirmed: bool = True,
+        inputs: dict[str, str] | None = None,
+    ) -> Outcome:
+        """Run a step as a person would: one click, one idempotency key."""
+        self.clicks += 1
+        self.last = RunStep(
+            run_id=self.run_id,
+            step_id=step_id,
+            actor=actor,
+            key=f"click-{self.run_id}-{self.clicks}",
+            inputs=dict(inputs or {}),
+            confirmed=confirmed,
+        )
+        return await self.container.engine.execute(self.last)
+
+    async def redeliver(self) -> Outcome:
+        """Deliver the last click again, as Slack does when it retries a request."""
+        assert self.last is not None
+        return await self.container.engine.execute(self.last)
+
+    async def timeline(self) -> list[str]:
+        return [event.summary for event in await self.container.store.events(self.run_id)]
+
+    async def state(self, step_id: str) -> StepState:
+        return (await self.steps())[step_id].state
+
+    async def row_inputs(self, step_id: str, row: int, action: int = 0) -> dict[str, str]:
+        """Return the inputs a row action's button carries, read from that row as surfaces do."""
+        step = self.container.catalog.runbooks[await self.runbook_id()].step(step_id)
+        assert step is not None
+        record = (await self.steps())[step_id]
+        assert record.result is not None, f"{step_id} has no result"
+        values = StepResult.model_validate(record.result).rows[row]
+        chosen = step.row_actions[action]
+        return {name: str(values[column]) for name, column in chosen.inputs.items()}
+
+    async def runbook_id(self) -> str:
+        run = await self.container.store.get_run(self.run_id)
+        assert run is not None
+        return run.runbook_id
+
+    async def tick_all(self, step_id: str, actor: str) -> None:
+        """Mark every item of a checklist step done, one click each."""
+        step = self.container.catalog.runbooks[await self.runbook_id()].step(step_id)
+        assert step is not None
+        assert step.manual is not None
+        for item in range(len(step.manual.items)):
+            self.clicks += 1
+            done = await self.container.engine.execute(
+                MarkItemDone(self.run_id, step_id, item, actor, f"tick-{self.run_id}-{self.clicks}")
+            )
+            assert done.ok, done.message
+
+
+async def open_run(container: Container, alert: Alert, runbook_id: str) -> Walk:
+    """Match the alert to a runbook as the surfaces do and open a run of it."""
+    match = match_alert(alert, container.catalog.runbooks.values())
+    assert match is not None, f"no runbook matches {alert.title!r}"
+    assert match.runbook.id == runbook_id, f"{alert.title!r} matched {match.runbook.id}"
+    outcome = await container.engine.execute(
+        StartRun(
+            runbook_id=match.runbook.id,
+            actor="alertmanager",
+            key=f"alert-{fingerprint(alert)}",
+            alert=alert,
+            fingerprint=fingerprint(alert),
+        )
+    )
+    assert outcome.ok, outcome.message
+    assert outcome.run is not None
+    return Walk(container, outcome.run.id, outcome, match.reason)
+
+
+def alertmanager_event(title: str) -> dict[str, Any]:
+    """Return a Slack message event as Alertmanager's default Slack template posts it."""
+    return {
+        "type": "message",
+        "subtype": "bot_message",
+        "text": "",
+        "username": "Alertmanager",
+        "bot_id": "B07AMHOOK01",
+        "attachments": [
+            {
+                "color": "a30200",
+                "title": title,
+                "title_link": "http://alertmanager.monitoring.svc:9093/#/alerts",
+                "text": "",
+                "fallback": title,
+            }
+        ],
+        "ts": "1722500000.000100",
+        "channel": "C07ALERTS01",
+    }
+
+
+def firing(alertname: str, instance: str = "api-1") -> Alert:
+    """Return the Alert of an Alertmanager notification of ``alertname`` firing."""
+    title = f"[FIRING:1] {alertname} agape-backend (prod {instance} critical)"
+    alert = from_slack_event(alertmanager_event(title))
+    assert alert is not None
+    return alert
+
+
+def grafana_event(title: str, labels: dict[str, str], summary: str) -> dict[str, Any]:
+    """Return a Slack message event as Grafana alerting posts it (title, labels, annotations)."""
+    listed = "\n".join(f" - {k} = {v}" for k, v in sorted(labels.items()))
+    return {
+        "type": "message",
+        "bot_id": "B07GRAFANA1",
+        "bot_profile": {"id": "B07GRAFANA1", "name": "Grafana Alerts"},
+        "text": "",
+        "attachments": [
+            {
+                "color": "D63232",
+                "title": title,
+                "text": f"**Firing**\n\nValue: A=0.071, C=1\nLabels:\n{listed}\n"
+                f"Annotations:\n - summary = {summary}\n",
+                "fallback": title,
+                "footer": "Grafana v11.1.0",
+            }
+        ],
+        "ts": "1722500130.000300",
+        "channel": "C07ALERTS01",
+    }
+
+
+@pytest.fixture
+async def bot(
+    backend_db: str, redis_db: str, tmp_path: Path, fake: FakeBackend
+) -> AsyncIterator[Container]:
+    """The real bot over the test's PostgreSQL and Redis and the faked HTTP systems."""
+    async with running_bot(settings(backend_db, redis_db, tmp_path)) as container:
+        yield container
+
+
+# --- rows in the backend's PostgreSQL -----------------------------------------------------------
+
+
+async def seed(conn: psycopg.AsyncConnection[Any], *statements: str) -> None:
+    """Run the statements that arrange a test's rows, in order."""
+    for statement in statements:
+        await conn.execute(statement)
+
+
+async def scalar(conn: psycopg.AsyncConnection[Any], sql: str) -> Any:
+    """Return the one value a query answers, to check what a step changed."""
+    cursor = await conn.execute(sql)
+    row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
+CUSTOMERS = (
+    "INSERT INTO users (id, email, name, password_hash) VALUES"
+    f" ('{CUSTOMER}', 'ada@example.com', 'Ada', 'h')"
+)
+
+
+def webhooks(count: int, status: str, age: str, *, prefix: str = "T-WH") -> str:
+    """Insert ``count`` charge.success webhooks in ``status``, about ``age`` old."""
+    error = "'order lookup timed out'" if status == "failed" else "NULL"
+    return (
+        "INSERT INTO webhook_events (event_type, reference, status, error_message, retry_count,"
+        " created_at)"
+        f" SELECT 'charge.success', '{prefix}-' || n, '{status}', {error},"
+        f" {3 if status == 'failed' else 0}, now() - interval '{age}' - n * interval '10 seconds'"
+        f" FROM generate_series(1, {count}) n"
+    )
+
+
+def order(number: str, status: str, reference: str | None, age: str) -> str:
+    ref = f"'{reference}'" if reference else "NULL"
+    return (
+        "INSERT INTO orders (order_number, user_id, status, total_kobo, payment_reference,"
+        f" created_at) VALUES ('{number}', '{CUSTOMER}', '{status}', 2500000, {ref},"
+        f" now() - interval '{age}')"
+    )
+
+
+def attempts(count: int, status: str, age: str, error: str | None = None) -> str:
+    """Insert ``count`` payment attempts for the first order, ``age`` old."""
+    message = f"'{error}'" if error else "NULL"
+    return (
+        "INSERT INTO payment_attempts (order_id, reference, status, error_message, created_at)"
+        f" SELECT (SELECT id FROM orders ORDER BY created_at LIMIT 1), 'T-PA-{status}-' || n,"
+        f" '{status}', {message}, now() - interval '{age}' - n * interval '10 seconds'"
+        f" FROM generate_series(1, {count}) n"
+    )
+
+
+# --- BullMQ keys in the backend's Redis ---------------------------------------------------------
+
+
+def bullmq_queue(
+    url: str,
+    queue: str,
+    *,
+    waiting: int,
+    oldest_age_s: int = 0,
+    active: int = 0,
+    failed: dict[str, str] | None = None,
+    version: str = "bullmq:5.7.0",
+) -> None:
+    """Lay out one BullMQ v5 queue: waiting jobs (the oldest ``oldest_age_s`` old), failures."""
+    client = redis.Redis.from_url(url)
+    try:
+        now_ms = int(client.time()[0]) * 1000
+        client.hset(f"bull:{queue}:meta", mapping={"version": version})
+        ids = [f"{queue}-w{n}" for n in range(waiting)]
+        if ids:
+            # BullMQ LPUSHes, so the oldest job sits at the right end of the list
+            client.lpush(f"bull:{queue}:wait", *ids)
+            client.hset(
+                f"bull:{queue}:{ids[0]}",
+                mapping={"name": "send", "timestamp": now_ms - oldest_age_s * 1000},
+            )
+        for n in range(active):
+            client.lpush(f"bull:{queue}:active", f"{queue}-a{n}")
+        for minutes, (job_id, reason) in enumerate((failed or {}).items(), start=1):
+            finished = now_ms - minutes * 60_000  # the first failure given is the newest
+            client.zadd(f"bull:{queue}:failed", {job_id: finished})
+            client.hset(
+                f"bull:{queue}:{job_id}",
+                mapping={
+                    "name": f"{queue}-job",
+                    "failedReason": reason,
+                    "finishedOn": finished,
+                    "attemptsMade": 3,
+                },
+            )
+    finally:
+        client.close()
