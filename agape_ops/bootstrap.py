@@ -1,7 +1,8 @@
 """The composition root: the one place that builds clients, adapters, the store and the engine.
 
 Nothing else constructs a client or reads settings into one. Every adapter is wrapped in the
-redactor, so no configured secret leaves through a result, an error or a log line.
+redactor, so no configured secret leaves through a result, an error or a log line; the engine
+gets the same redactor, and teaches it the secret inputs people give.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ async def build(settings: Settings | None = None, *, configure_logs: bool = True
         permissions=permissions_for(settings, team),
         settings_context=settings_context(settings),
         run_prefix=settings.ops_run_prefix,
+        redactor=redactor,
     )
     return Container(
         settings=settings,

@@ -3,12 +3,15 @@
 A ``Redactor`` knows the configured secret values (``Settings.secrets()``) and the shapes
 secrets take anyway (DSN passwords, bearer tokens, Paystack and Slack keys). The composition
 root wraps every adapter in ``RedactingAdapter`` and installs ``RedactingFilter`` on every log
-handler, so results, previews, descriptions, error messages and log lines pass through it.
+handler, so results, previews, descriptions, error messages and log lines pass through it. The
+engine masks runbook inputs declared ``secret: true`` wherever it renders them and teaches their
+values to the same redactor (``Redactor.add``), so an answer or a log line echoing one is caught.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import Iterable
@@ -22,6 +25,9 @@ from agape_ops.errors import AgapeError
 MASK = "[REDACTED]"
 #: Shorter values would redact ordinary words and digits ("a", "db", "123").
 MIN_SECRET_LENGTH = 4
+
+#: Learned secret forms kept at most; each use of a secret input teaches it again.
+MAX_LEARNED = 1024
 
 E = TypeVar("E", bound=BaseException)
 
@@ -53,19 +59,47 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, No
 }
 
 
+def _forms(secrets: Iterable[str]) -> set[str]:
+    """Return each secret long enough to redact, with its URL-encoded and JSON-escaped forms."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret or len(secret) < MIN_SECRET_LENGTH:
+            continue
+        forms.add(secret)
+        forms.add(quote(secret, safe=""))
+        forms.add(json.dumps(secret)[1:-1])
+    return forms
+
+
 class Redactor:
-    """Replace configured secrets and secret-shaped strings with ``[REDACTED]``."""
+    """Replace configured secrets and secret-shaped strings with ``[REDACTED]``.
+
+    ``add`` teaches it more secrets while the bot runs (the values of runbook inputs declared
+    ``secret: true``), so the log lines it filters hide those too.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        values: set[str] = set()
-        for secret in secrets:
-            if not secret or len(secret) < MIN_SECRET_LENGTH:
-                continue
-            values.add(secret)
-            encoded = quote(secret, safe="")
-            if encoded != secret:
-                values.add(encoded)
+        self._configured = frozenset(_forms(secrets))
+        self._learned: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
+        self._secrets: re.Pattern[str] | None = None
+        self._compile()
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Hide these values too from now on (most recently added kept when over the bound)."""
+        new = [value for value in _forms(secrets) if value not in self._configured]
+        fresh = any(value not in self._learned for value in new)
+        for value in new:
+            self._learned.pop(value, None)
+            self._learned[value] = None
+        while len(self._learned) > MAX_LEARNED:
+            del self._learned[next(iter(self._learned))]
+        if fresh:
+            self._compile()
+
+    def _compile(self) -> None:
+        values = self._configured | self._learned.keys()
         ordered = sorted(values, key=len, reverse=True)  # longest first: no partial leftovers
+        # One assignment, so a log line filtered on another thread sees the old or the new.
         self._secrets = (
             re.compile("|".join(re.escape(value) for value in ordered)) if ordered else None
         )

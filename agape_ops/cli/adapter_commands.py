@@ -6,14 +6,19 @@ import asyncio
 import sys
 
 import click
+from pydantic import ValidationError
 
+from agape_ops.cli.run_commands import one_shot, settings_problem
 from agape_ops.errors import AgapeError
+from agape_ops.settings import Settings
 
 
-async def _probe_all() -> tuple[list[tuple[str, bool, bool, str, int | None]], str | None]:
+async def _probe_all(
+    settings: Settings,
+) -> tuple[list[tuple[str, bool, bool, str, int | None]], str | None]:
     from agape_ops.bootstrap import build
 
-    container = await build(configure_logs=False)
+    container = await build(one_shot(settings))
     try:
         probes = await asyncio.gather(*(a.probe() for a in container.adapters.values()))
         rows = [(p.name, p.configured, p.ok, p.detail, p.latency_ms) for p in probes]
@@ -34,7 +39,12 @@ def check() -> None:
     from rich.table import Table
 
     try:
-        rows, summary = asyncio.run(_probe_all())
+        settings = Settings()
+    except ValidationError as exc:  # its text quotes the values given: never print it
+        click.echo(f"agape-ops check: {settings_problem(exc)}", err=True)
+        sys.exit(2)
+    try:
+        rows, summary = asyncio.run(_probe_all(settings))
     except AgapeError as exc:
         click.echo(f"agape-ops check: {exc.message}", err=True)
         sys.exit(2)

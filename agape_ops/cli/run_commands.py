@@ -40,12 +40,21 @@ def _stop(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _settings_problem(exc: ValidationError) -> str:
+def settings_problem(exc: ValidationError) -> str:
     """Name each malformed setting and what is wrong with it, never its value."""
     wrong = ", ".join(
         f"{'.'.join(str(p) for p in e['loc']).upper()} ({e['msg']})" for e in exc.errors()
     )
     return f"invalid settings: {wrong}"
+
+
+def one_shot(settings: Settings) -> Settings:
+    """Return settings for a command that prints an answer and exits: its log (through the
+    redactor, like every log) shows warnings and worse unless LOG_LEVEL is set to another level.
+    """
+    if settings.log_level.upper() == "INFO":
+        return settings.model_copy(update={"log_level": "WARNING"})
+    return settings
 
 
 class _StartFailed(Exception):
@@ -57,7 +66,7 @@ def _load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        _stop(_settings_problem(exc), CANNOT_START)
+        _stop(settings_problem(exc), CANNOT_START)
 
 
 def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
@@ -68,7 +77,7 @@ def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
 
     async def main() -> T:
         try:
-            container = await build(settings, configure_logs=False)
+            container = await build(one_shot(settings))
         except AgapeError as exc:
             raise _StartFailed(exc.message) from exc
         try:
@@ -124,7 +133,11 @@ def console(dry_run: bool, actor: str | None) -> None:
         try:
             session = Session(
                 container=container,
-                terminal=Terminal(make_console(sys.stdout), line_reader(sys.stdin, sys.stdout)),
+                terminal=Terminal(
+                    make_console(sys.stdout),
+                    line_reader(sys.stdin, sys.stdout),
+                    read_secret=line_reader(sys.stdin, sys.stdout, hidden=True),
+                ),
                 actor=person,
                 call=runner.run,
                 dry_run=dry_run,
@@ -176,9 +189,11 @@ def timeline(run_id: str, fmt: str) -> None:
         runbook = container.catalog.runbooks.get(run.runbook_id)
         steps = await container.store.get_steps(run.id)
         events = await container.store.events(run.id)
+        # The alert's own text is kept as it came: redact what it may quote (a DSN, a key).
+        redact = container.redactor
         if fmt == "json":
-            return json.dumps(render_json(run, runbook, steps, events), indent=2)
-        return render_markdown(run, runbook, steps, events)
+            return json.dumps(redact.value(render_json(run, runbook, steps, events)), indent=2)
+        return redact.text(render_markdown(run, runbook, steps, events))
 
     click.echo(_with_container(work).rstrip("\n"))
 

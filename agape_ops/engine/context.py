@@ -15,6 +15,7 @@ from agape_ops.alerts.model import Alert
 from agape_ops.engine.records import Run, StepRecord
 from agape_ops.engine.results import StepResult
 from agape_ops.errors import InputError, TemplateError
+from agape_ops.redaction import MASK, Redactor
 from agape_ops.runbooks.model import (
     AdminApiCall,
     AlertCheck,
@@ -178,9 +179,46 @@ def validate_input(name: str, spec: Input, value: str) -> str:
     return value
 
 
+def is_secret(runbook: Runbook, name: str) -> bool:
+    """Say whether the runbook declares input ``name`` secret."""
+    spec = runbook.inputs.get(name)
+    return spec is not None and spec.secret
+
+
 def redacted_inputs(runbook: Runbook, values: Mapping[str, str]) -> dict[str, str]:
     """Return input values safe for the timeline: secret inputs masked."""
-    return {
-        k: ("[REDACTED]" if (spec := runbook.inputs.get(k)) and spec.secret else v)
-        for k, v in values.items()
-    }
+    return {k: (MASK if is_secret(runbook, k) else v) for k, v in values.items()}
+
+
+class HeldSecrets:
+    """Secret input values per run, held in this process's memory and never stored.
+
+    The store (and so every export, status and other process) never sees them: after a
+    restart, or from another process, a step asks for them again. A closed run's are forgotten.
+    Each value is taught to the redactor, so nothing that echoes it back can show it.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._runs: dict[str, dict[str, str]] = {}
+
+    def split(
+        self, runbook: Runbook, values: Mapping[str, str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Return the (public, secret) input values; the secret ones are redacted from now on."""
+        secret = {k: v for k, v in values.items() if is_secret(runbook, k)}
+        self.redactor.add(secret.values())
+        return {k: v for k, v in values.items() if k not in secret}, secret
+
+    def of(self, run_id: str) -> dict[str, str]:
+        """Return the run's secret input values."""
+        return dict(self._runs.get(run_id, {}))
+
+    def keep(self, run_id: str, values: Mapping[str, str]) -> None:
+        """Hold these secret input values for the run's later steps."""
+        if values:
+            self._runs.setdefault(run_id, {}).update(values)
+
+    def forget(self, run_id: str) -> None:
+        """Drop the run's secret input values."""
+        self._runs.pop(run_id, None)

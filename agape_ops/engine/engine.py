@@ -26,11 +26,7 @@ from agape_ops.engine.commands import (
     SkipStep,
     StartRun,
 )
-from agape_ops.engine.context import (
-    redacted_inputs,
-    resolve_inputs,
-    validate_input,
-)
+from agape_ops.engine.context import redacted_inputs, validate_input
 from agape_ops.engine.locks import KeyedLocks
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import Adapter
@@ -51,6 +47,7 @@ from agape_ops.errors import (
     UnknownRunbook,
     UnknownStep,
 )
+from agape_ops.redaction import Redactor
 from agape_ops.runbooks.model import Risk, Runbook, Step
 
 log = logging.getLogger(__name__)
@@ -61,7 +58,10 @@ def utcnow() -> datetime:
 
 
 class Engine:
-    """Runs runbooks as durable state machines over a store and a set of adapters."""
+    """Runs runbooks as durable state machines over a store and a set of adapters.
+
+    Secret inputs are held in memory, never stored, and taught to ``redactor`` (the log's too).
+    """
 
     def __init__(
         self,
@@ -73,6 +73,7 @@ class Engine:
         settings_context: Mapping[str, str | None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         run_prefix: str = "INC",
+        redactor: Redactor | None = None,
     ) -> None:
         self.runbooks = runbooks
         self.store = store
@@ -88,6 +89,7 @@ class Engine:
             timeline=self.timeline,
             settings_context=self.settings_context,
             clock=clock,
+            redactor=redactor or Redactor([]),
         )
         self._clicks = KeyedLocks()  # one execution per idempotency key
         self._runs = KeyedLocks()  # one change at a time to a run's own record
@@ -149,7 +151,8 @@ class Engine:
             async with self._runs.hold(command.run_id.upper()):
                 return await self._change_run(command)
         except (EngineError, InputError, TemplateError) as exc:
-            return Outcome(ok=False, message=exc.message, error=type(exc).__name__)
+            message = self.stepper.redactor.text(exc.message)
+            return Outcome(ok=False, message=message, error=type(exc).__name__)
 
     async def _change_run(
         self, command: Acknowledge | MarkItemDone | SkipStep | ProvideInput | SetState | AddNote
@@ -199,6 +202,10 @@ class Engine:
             if name not in runbook.inputs:
                 raise InputError(f"{runbook.id} has no input {name!r}", input_name=name)
             inputs[name] = validate_input(name, runbook.inputs[name], value)
+        public, secret = self.stepper.held.split(runbook, inputs)
+        # Kept and shown again: an alert quoting a DSN or a key must not be repeated with it.
+        dumped = command.alert.model_dump(mode="json") if command.alert else None
+        alert = self.stepper.redactor.value(dumped)
         run = await self.store.create_run(
             Run(
                 id=self.run_prefix,
@@ -209,14 +216,15 @@ class Engine:
                 state=RunState.OPEN,
                 created_by=command.actor,
                 created_at=self.clock(),
-                alert=command.alert.model_dump(mode="json") if command.alert else None,
+                alert=alert,
                 fingerprint=command.fingerprint,
-                inputs=inputs,
+                inputs=public,
                 rehearsal=command.rehearsal,
                 surface=dict(command.surface),
             )
         )
-        cause = f"alert “{command.alert.title}”" if command.alert else f"{command.actor}"
+        self.stepper.held.keep(run.id, secret)
+        cause = f"alert “{alert['title']}”" if alert else f"{command.actor}"
         rehearsal = " (rehearsal: writes are shown, not executed)" if run.rehearsal else ""
         await self.timeline.record(
             run,
@@ -226,7 +234,7 @@ class Engine:
             detail={
                 "runbook": runbook.id,
                 "rehearsal": run.rehearsal,
-                "inputs": redacted_inputs(runbook, run.inputs),
+                "inputs": redacted_inputs(runbook, inputs),
             },
         )
         if command.auto:
@@ -280,7 +288,7 @@ class Engine:
         step = self.step_of(runbook, command.step_id)
         if not self.permissions.may_run(command.actor, step):
             return await self._refuse(run, step, command.actor)
-        values, missing = resolve_inputs(runbook, step, command.inputs, run)
+        values, missing = self.stepper.resolve_inputs(run, runbook, step, command.inputs)
         if missing:
             return Outcome(
                 ok=False,
@@ -320,9 +328,7 @@ class Engine:
                 why = f"the {step.lock} lock is held by {holder}; finish or resolve {holder} first"
                 return await self._refuse(run, step, command.actor, why, LockHeld)
         await self._acknowledge_implicitly(run, command.actor, step)
-        if values:
-            run.inputs.update(values)
-            await self.store.save_run(run)
+        await self.stepper.keep_inputs(run, runbook, values)
         return run, runbook, step, values
 
     async def _refuse(
@@ -410,9 +416,9 @@ class Engine:
             raise InputError(f"{runbook.id} has no input {command.name!r}", input_name=command.name)
         if not self.permissions.may_respond(command.actor):
             raise PermissionDenied(f"setting {command.name} requires a responder")
-        run.inputs[command.name] = validate_input(command.name, spec, command.value)
-        await self.store.save_run(run)
-        shown = redacted_inputs(runbook, {command.name: run.inputs[command.name]})
+        value = {command.name: validate_input(command.name, spec, command.value)}
+        await self.stepper.keep_inputs(run, runbook, value)
+        shown = redacted_inputs(runbook, value)
         await self.timeline.record(
             run,
             command.actor,
@@ -475,6 +481,8 @@ class Engine:
             run.closed_at = now
         run.state = target
         await self.store.save_run(run)
+        if target is RunState.CLOSED:
+            self.stepper.held.forget(run.id)
         if target in (RunState.RESOLVED, RunState.CLOSED):
             for step in self.runbook_of(run).steps():
                 if step.lock:

@@ -16,6 +16,7 @@ from typing import Any
 
 from agape_ops.alerts.model import Alert
 from agape_ops.engine.context import (
+    HeldSecrets,
     alert_check,
     base_context,
     judge,
@@ -30,6 +31,7 @@ from agape_ops.engine.results import StepResult
 from agape_ops.engine.store import RunStore
 from agape_ops.engine.timeline import Timeline
 from agape_ops.errors import AdapterError, AdapterNotConfigured, AgapeError, StepBusy
+from agape_ops.redaction import Redactor
 from agape_ops.runbooks.model import PaystackCall, Runbook, Step
 
 BOT = "agape-ops"
@@ -66,7 +68,11 @@ class Rehearsal:
 
 
 class StepRunner:
-    """Carries out steps for the engine, through the adapters, onto the timeline."""
+    """Carries out steps for the engine, through the adapters, onto the timeline.
+
+    Secret inputs reach the adapter's call and nothing else: what a step shows (its
+    description, finding, result, error) is rendered with them masked, then redacted by value.
+    """
 
     def __init__(
         self,
@@ -76,12 +82,39 @@ class StepRunner:
         timeline: Timeline,
         settings_context: Mapping[str, str | None],
         clock: Callable[[], datetime],
+        redactor: Redactor,
     ) -> None:
         self.store = store
         self.adapters = adapters
         self.timeline = timeline
         self.settings_context = settings_context
         self.clock = clock
+        self.redactor = redactor
+        self.held = HeldSecrets(redactor)
+
+    def inputs_of(self, run: Run, given: Mapping[str, str]) -> dict[str, str]:
+        """Return every input value the run's steps may read: stored, held secret, given."""
+        return {**run.inputs, **self.held.of(run.id), **given}
+
+    def resolve_inputs(
+        self, run: Run, runbook: Runbook, step: Step, given: Mapping[str, str]
+    ) -> tuple[dict[str, str], list[str]]:
+        """Return the step's input values (held secret ones included) and the missing names."""
+        return resolve_inputs(runbook, step, {**self.held.of(run.id), **given}, run)
+
+    async def keep_inputs(self, run: Run, runbook: Runbook, values: Mapping[str, str]) -> None:
+        """Keep input values for the run's later steps: stored, except secret ones (held)."""
+        public, secret = self.held.split(runbook, values)
+        self.held.keep(run.id, secret)
+        if public:
+            run.inputs.update(public)
+            await self.store.save_run(run)
+
+    def _shown_inputs(self, run: Run, runbook: Runbook, given: Mapping[str, str]) -> dict[str, str]:
+        """Return the run's inputs as they may be shown, learning the secret ones to redact."""
+        values = self.inputs_of(run, given)
+        self.held.split(runbook, values)
+        return redacted_inputs(runbook, values)
 
     async def run_auto_steps(self, run: Run, runbook: Runbook) -> list[StepRecord]:
         """Run the automatic checks: independent ones at once, dependent ones after."""
@@ -113,8 +146,9 @@ class StepRunner:
         record.state, record.actor, record.started_at = StepState.RUNNING, actor, self.clock()
         record.attempts = max(record.attempts, 1)
         kind, result, started = "step.finished", None, time.monotonic()
+        shown = self._shown_inputs(run, runbook, inputs)
         try:
-            outcome = await self._call(run, step, steps, inputs, click)
+            outcome = await self._call(run, step, steps, inputs, click, shown)
             record.error = None
             if isinstance(outcome, Rehearsal):
                 kind, record.state = "step.rehearsed", StepState.SKIPPED
@@ -123,14 +157,16 @@ class StepRunner:
                 kind, record.state = "step.done", StepState.DONE
                 record.finding = f"{step.title}: done"
             else:
-                result = outcome
-                context = base_context(run, steps, {**run.inputs, **inputs}, self.settings_context)
-                problem, record.finding = judge(step, result, context)
+                # Judged as shown: a server that echoes a secret input back is masked too.
+                result = self.redactor.result(outcome)
+                context = base_context(run, steps, shown, self.settings_context)
+                problem, finding = judge(step, result, context)
+                record.finding = self.redactor.text(finding)
                 record.state = _state_of(step, problem)
         except AgapeError as exc:
             kind, record.state = "step.error", StepState.ERROR
-            record.error = exc.message
-            record.finding = f"{step.title}: {exc.message}"
+            record.error = self.redactor.text(exc.message)
+            record.finding = f"{step.title}: {record.error}"
         except asyncio.CancelledError:
             # Whoever waited went away (shutdown, a dropped request): the step must not stay
             # "running" for good, or nobody could run it again in this run.
@@ -161,13 +197,14 @@ class StepRunner:
         )
         return record
 
-    async def _call(
+    async def _call(  # noqa: PLR0917 - private; perform passes what it resolved
         self,
         run: Run,
         step: Step,
         steps: Mapping[str, StepRecord],
         inputs: Mapping[str, str],
         click: str,
+        shown: Mapping[str, str],
     ) -> StepResult | Rehearsal | None:
         if step.manual is not None:
             return None
@@ -179,9 +216,10 @@ class StepRunner:
             raise AdapterNotConfigured(
                 not_configured(step.kind), adapter=step.kind, step_id=step.id
             )
-        request = self.request_for(run, step, steps, inputs, click)
         if run.rehearsal and step.changes_things:
-            return Rehearsal(adapter.describe(request))
+            described = adapter.describe(self.request_for(run, step, steps, shown, click))
+            return Rehearsal(self.redactor.text(described))
+        request = self.request_for(run, step, steps, inputs, click)
         try:
             return await adapter.execute(request)
         except AdapterError as exc:
@@ -205,7 +243,7 @@ class StepRunner:
         click: str,
     ) -> AdapterRequest:
         """Build the adapter request for a step: its call rendered, its key unique per click."""
-        context = base_context(run, steps, {**run.inputs, **inputs}, self.settings_context)
+        context = base_context(run, steps, self.inputs_of(run, inputs), self.settings_context)
         call, params = render_call(step, context)
         extra: dict[str, Any] = {}
         if isinstance(call, PaystackCall) and call.action == "verify_many":
@@ -220,8 +258,11 @@ class StepRunner:
         )
 
     async def plan(self, run: Run, runbook: Runbook, step: Step, inputs: Mapping[str, str]) -> Plan:
-        """Say what a step would do and, for writes, what it would touch; change nothing."""
-        values, missing = resolve_inputs(runbook, step, inputs, run)
+        """Say what a step would do and, for writes, what it would touch; change nothing.
+
+        The description is of the call rendered with secret inputs masked.
+        """
+        values, missing = self.resolve_inputs(run, runbook, step, inputs)
         if missing:
             return Plan(step, "", step.confirm, missing_inputs=tuple(missing))
         if step.manual is not None or step.alert is not None:
@@ -229,13 +270,17 @@ class StepRunner:
         adapter = self.adapters.get(step.kind)
         if adapter is None:
             return Plan(step, "", step.confirm, error=not_configured(step.kind))
+        shown = self._shown_inputs(run, runbook, values)
         try:
             steps = await self.store.get_steps(run.id)
             request = self.request_for(run, step, steps, values, "<this click>")
             preview = await adapter.preview(request) if step.changes_things else None
+            described = adapter.describe(self.request_for(run, step, steps, shown, "<this click>"))
         except AgapeError as exc:
-            return Plan(step, "", step.confirm, error=exc.message)
-        return Plan(step, adapter.describe(request), step.confirm, preview=preview)
+            return Plan(step, "", step.confirm, error=self.redactor.text(exc.message))
+        if preview is not None:
+            preview = self.redactor.result(preview)
+        return Plan(step, self.redactor.text(described), step.confirm, preview=preview)
 
 
 def not_configured(kind: str) -> str:

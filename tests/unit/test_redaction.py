@@ -16,7 +16,7 @@ from agape_ops.errors import (
     Problem,
     RunbookValidationError,
 )
-from agape_ops.redaction import MASK, RedactingAdapter, RedactingFilter, Redactor
+from agape_ops.redaction import MASK, MAX_LEARNED, RedactingAdapter, RedactingFilter, Redactor
 from agape_ops.runbooks.model import HttpCall, Step
 
 KEY = "sk_live_0123456789abcdef0123456789abcdef"
@@ -36,6 +36,22 @@ def test_secrets_shorter_than_four_characters_are_ignored() -> None:
 def test_url_encoded_form_of_a_secret_is_replaced_too() -> None:
     redactor = Redactor(["p@ss/word"])
     assert redactor.text("p%40ss%2Fword and p@ss/word") == f"{MASK} and {MASK}"
+
+
+def test_secrets_added_later_are_replaced_too_in_every_form() -> None:
+    redactor = Redactor([TOKEN])
+    redactor.add(['tok"en/42'])
+    text = redactor.text('a tok"en/42 b tok%22en%2F42 c {"t": "tok\\"en/42"} ' + TOKEN)
+    assert text == f'a {MASK} b {MASK} c {{"t": "{MASK}"}} {MASK}'
+
+
+def test_only_the_most_recently_added_secrets_are_kept() -> None:
+    redactor = Redactor([])
+    redactor.add(["first-secret"])
+    redactor.add(f"secret-{n:05}" for n in range(MAX_LEARNED))
+    assert redactor.text("first-secret secret-00000") == f"first-secret {MASK}"
+    redactor.add(["first-secret"])
+    assert redactor.text("first-secret") == MASK
 
 
 @pytest.mark.parametrize(

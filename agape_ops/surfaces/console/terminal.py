@@ -7,6 +7,7 @@ terminal, line-by-line reads from a pipe otherwise, so a session can be scripted
 from __future__ import annotations
 
 import contextlib
+import getpass
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
@@ -34,6 +35,8 @@ class Terminal:
     read_line: ReadLine
     failed: bool = False
     events: int = 0
+    #: Reads a secret input without showing it (``read_line`` when not given).
+    read_secret: ReadLine | None = None
 
     def show(self, *renderables: RenderableType) -> None:
         """Print renderables (tables, lines) one after another."""
@@ -49,10 +52,11 @@ class Terminal:
         self.events += 1
         self.show(render.event_line(event))
 
-    def ask(self, prompt: str, *, empty_ok: bool = False) -> str:
+    def ask(self, prompt: str, *, empty_ok: bool = False, secret: bool = False) -> str:
         """Return the typed answer; an empty one (unless allowed), Ctrl-C or Ctrl-D cancel."""
+        read = self.read_secret if secret and self.read_secret else self.read_line
         try:
-            answer = self.read_line(prompt)
+            answer = read(prompt)
         except (EOFError, KeyboardInterrupt):
             self.console.print()
             raise Cancelled from None
@@ -68,7 +72,7 @@ class Terminal:
             example = f" (for example {spec.example})" if spec.example else ""
             self.show(render.note_line(f"{name}: {spec.description}{example}; empty cancels"))
             while True:
-                answer = self.ask(f"{name}> ")
+                answer = self.ask(f"{name}> ", secret=spec.secret)
                 try:
                     values[name] = validate_input(name, spec, answer)
                     break
@@ -83,13 +87,15 @@ def make_console(stream: TextIO) -> Console:
     return Console(file=stream, force_terminal=None if terminal else False, highlight=False)
 
 
-def line_reader(stdin: TextIO, stdout: TextIO) -> ReadLine:
+def line_reader(stdin: TextIO, stdout: TextIO, *, hidden: bool = False) -> ReadLine:
     """Return how the session reads a line: ``input()`` on a terminal, plain reads from a pipe.
 
     From a pipe the typed line is echoed after its prompt, so a scripted session's output
-    reads as a transcript.
+    reads as a transcript. ``hidden`` reads a secret: never echoed (``getpass`` on a terminal).
     """
     if stdin.isatty():
+        if hidden:
+            return getpass.getpass
         with contextlib.suppress(ImportError):  # platforms without GNU readline
             import readline  # noqa: F401 - importing it gives input() line editing and history
         return input
@@ -101,7 +107,7 @@ def line_reader(stdin: TextIO, stdout: TextIO) -> ReadLine:
         if not line:
             raise EOFError
         line = line.rstrip("\r\n")
-        stdout.write(line + "\n")
+        stdout.write(("(hidden)" if hidden else line) + "\n")
         stdout.flush()
         return line
 
