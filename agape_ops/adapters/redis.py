@@ -46,6 +46,7 @@ QUEUE_COLUMNS = [
     "backlog",
     "oldest_waiting_age_s",
     "version",
+    "exists",
 ]
 FAILURE_COLUMNS = ["queue", "job_id", "name", "failed_reason", "finished_at", "attempts"]
 INFO_COLUMNS = [
@@ -204,6 +205,8 @@ class RedisAdapter:
     async def _queue_stats(self, client: Redis, call: RedisCall) -> StepResult:
         queues = await self._queues(client, call)
         rows, missing = await bullmq.queue_stats(client, call.prefix, queues)
+        for row in rows:  # a queue with no keys must not read as an empty one
+            row["exists"] = row["queue"] not in missing
         backlogs = [row["backlog"] for row in rows]
         values = {
             "queues": {

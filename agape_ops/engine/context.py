@@ -95,6 +95,10 @@ def references_for(call: PaystackCall, steps: Mapping[str, StepRecord]) -> list[
     assert call.references_from  # noqa: S101 - the model validator requires it for verify_many
     step_id, column = call.references_from.split(".", 1)
     record = steps.get(step_id)
+    if record is not None and record.result is None and record.error:
+        raise TemplateError(
+            f"step `{step_id}` failed ({record.error}); fix that and run it again first"
+        )
     if record is None or record.result is None:
         raise TemplateError(f"step `{step_id}` has not run yet; run it first")
     rows = StepResult.model_validate(record.result).rows

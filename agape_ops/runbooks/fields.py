@@ -43,6 +43,7 @@ FIELDS: dict[tuple[str, str], frozenset[str]] = {
             "backlog",
             "oldest_waiting_age_s",
             "version",
+            "exists",  # False: no key of the queue in Redis (wrong prefix or name)
             # values
             "queues",  # {name: {waiting, active, ..., backlog}}
             "total_backlog",

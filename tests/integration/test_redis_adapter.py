@@ -158,6 +158,7 @@ async def test_queue_stats_reads_a_v6_queue_counting_prioritized_in_the_backlog(
         "paused": False,
         "backlog": 5,
         "version": "bullmq:6.3.0",
+        "exists": True,
     }
     assert 598 <= row["oldest_waiting_age_s"] <= 602  # job 1, queued ten minutes ago
     assert result.values["total_backlog"] == 5
@@ -204,7 +205,7 @@ async def test_queue_stats_discovers_queues_with_scan_when_none_are_named(
 
 
 @pytest.mark.usefixtures("two_queues")
-async def test_a_queue_that_does_not_exist_gets_zeros_and_is_named_in_the_summary(
+async def test_a_queue_that_does_not_exist_is_flagged_not_read_as_an_empty_queue(
     adapter: RedisAdapter,
 ) -> None:
     result = await adapter.execute(request("queue_stats", queues=["email", "sms"]))
@@ -221,7 +222,10 @@ async def test_a_queue_that_does_not_exist_gets_zeros_and_is_named_in_the_summar
         "backlog": 0,
         "oldest_waiting_age_s": None,
         "version": None,
+        "exists": False,
     }
+    assert result.rows[0]["exists"] is True
+    assert result.values["queues"]["sms"]["exists"] is False
     assert "sms: no such queue" in result.summary
 
 

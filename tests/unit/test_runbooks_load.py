@@ -144,7 +144,8 @@ def queues(**backlogs: int) -> StepResult:
     """Return BullMQ statistics as the redis adapter reports them, one row per queue."""
     records = [{"queue": name, "waiting": n, "active": 2, "prioritized": 0, "delayed": 0,
                 "failed": 3, "completed": 900, "paused": False, "backlog": n,
-                "oldest_waiting_age_s": 60 * n, "version": "bullmq:5.7.0"}
+                "oldest_waiting_age_s": 60 * n, "version": "bullmq:5.7.0",
+                "exists": True}
                for name, n in backlogs.items()]
     return with_rows(records, queues={r["queue"]: dict(r) for r in records},
                      total_backlog=sum(backlogs.values()),
@@ -662,3 +663,20 @@ def test_team_file_holds_every_seed_dashboard() -> None:
     assert len(seed) == 5
     dashboards = {d.name: d.url or d.note for d in team.dashboards}
     assert dashboards == seed
+
+
+def test_queue_findings_say_when_a_queue_is_missing_rather_than_empty() -> None:
+    rb = runbook("queue-backlog")
+    missing = queues(email=150, invoice=0)
+    missing.rows[1]["exists"] = False
+    backlog = rb.step("email_backlog")
+    delay = rb.step("invoice_delay")
+    assert backlog is not None
+    assert backlog.finding is not None
+    assert delay is not None
+    assert delay.finding is not None
+
+    assert "invoice: no such queue in Redis" in render(backlog.finding, scope(missing))
+    only_invoice = queues(invoice=0)
+    only_invoice.rows[0]["exists"] = False
+    assert render(delay.finding, scope(only_invoice)).startswith("No invoice queue found in Redis")
