@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -182,18 +181,10 @@ def runs(only_open: bool, limit: int) -> None:
 )
 def timeline(run_id: str, fmt: str) -> None:
     """Print RUN's postmortem export: summary, alert, timeline with who and how long, steps."""
-    from agape_ops.engine.postmortem import render_json, render_markdown
 
     async def work(container: Container) -> str:
         run = await container.engine.get_run(run_id)
-        runbook = container.catalog.runbooks.get(run.runbook_id)
-        steps = await container.store.get_steps(run.id)
-        events = await container.store.events(run.id)
-        # The alert's own text is kept as it came: redact what it may quote (a DSN, a key).
-        redact = container.redactor
-        if fmt == "json":
-            return json.dumps(redact.value(render_json(run, runbook, steps, events)), indent=2)
-        return redact.text(render_markdown(run, runbook, steps, events))
+        return await container.timeline_export(run, fmt)
 
     click.echo(_with_container(work).rstrip("\n"))
 

@@ -21,7 +21,6 @@ from agape_ops.alerts.model import Alert, AlertStatus
 from agape_ops.alerts.normalise import from_json, from_text
 from agape_ops.bootstrap import Container
 from agape_ops.engine.commands import Acknowledge, AddNote, ProvideInput, SetState, StartRun
-from agape_ops.engine.postmortem import render_json, render_markdown
 from agape_ops.engine.records import Run, RunState, StepState
 from agape_ops.engine.results import StepResult
 from agape_ops.errors import AgapeError, UnknownRun
@@ -277,13 +276,7 @@ class Session:
         )
 
     def _timeline(self, run: Run, fmt: str) -> None:
-        runbook = self.container.catalog.runbooks.get(run.runbook_id)
-        records = self.call(self.container.store.get_steps(run.id))
-        events = self.call(self.container.store.events(run.id))
-        if fmt == "json":
-            text = json.dumps(render_json(run, runbook, records, events), indent=2)
-        else:
-            text = render_markdown(run, runbook, records, events)
+        text = self.call(self.container.timeline_export(run, fmt))
         self.terminal.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def _help(self) -> None:
