@@ -27,6 +27,7 @@ from agape_ops.runbooks.loader import load_catalog
 from agape_ops.runbooks.model import Runbook
 from agape_ops.runbooks.triggers import match_alert
 from agape_ops.store import open_store
+from bench.postgres_bench import bench_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,6 +161,7 @@ def main() -> None:
     bench_alerts()
     asyncio.run(bench_engine(200))
     bench_memory()
+    bench_postgres(str(ROOT / "runbooks"))
 
 
 if __name__ == "__main__":
