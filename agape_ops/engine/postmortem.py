@@ -67,13 +67,23 @@ def render_markdown(
         what = event.summary.replace("|", "\\|").replace("\n", " ")
         lines.append(
             f"| {event.at.strftime('%H:%M:%S')} | {event.actor} | {what} | "
-            f"{event.outcome or ''} | {took} |"
+            f"{_outcome_words(event.outcome)} | {took} |"
         )
     lines.append("")
     if runbook is not None:
         lines += _steps_section(runbook, steps)
         lines += _open_checklist(runbook, steps)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _outcome_words(outcome: str | None) -> str:
+    """Say an event's outcome as the walkthrough does ("problem", not "failed")."""
+    if outcome is None:
+        return ""
+    try:
+        return StepState(outcome).words
+    except ValueError:  # not a step state: "refused" and the like read as they are
+        return outcome
 
 
 def _steps_section(runbook: Runbook, steps: dict[str, StepRecord]) -> list[str]:
@@ -87,7 +97,7 @@ def _steps_section(runbook: Runbook, steps: dict[str, StepRecord]) -> list[str]:
             ran = True
             who = f" by {record.actor}" if record.actor else ""
             lines.append(
-                f"- **{step.title}** ({SECTION_TITLES[section]}): {record.state.value}{who}"
+                f"- **{step.title}** ({SECTION_TITLES[section]}): {record.state.words}{who}"
                 + (f" — {record.finding}" if record.finding else "")
             )
     if not ran:

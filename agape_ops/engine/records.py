@@ -29,6 +29,22 @@ class StepState(StrEnum):
     DONE = "done"  # an action or manual item carried out
     SKIPPED = "skipped"
 
+    @property
+    def words(self) -> str:
+        """Say the state as a person reads it: a check that found the problem is "problem"."""
+        return _STATE_WORDS[self]
+
+
+_STATE_WORDS = {
+    StepState.PENDING: "to do",
+    StepState.RUNNING: "running",
+    StepState.PASSED: "ok",
+    StepState.FAILED: "problem",
+    StepState.ERROR: "error",
+    StepState.DONE: "done",
+    StepState.SKIPPED: "skipped",
+}
+
 
 @dataclass
 class Run:

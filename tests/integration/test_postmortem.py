@@ -124,3 +124,19 @@ async def test_a_rehearsal_draft_says_it_was_a_rehearsal(harness: Harness) -> No
 )
 def test_durations_read_as_a_person_says_them(delta: timedelta | None, words: str) -> None:
     assert duration_words(delta) == words
+
+
+async def test_the_draft_says_problem_for_a_check_that_found_one_not_failed(
+    harness: Harness,
+) -> None:
+    run = await _finished_run(harness)
+    events = await harness.events(run.id)
+    steps = await harness.steps(run.id)
+    found = [e for e in events if e.outcome == "failed"]
+    assert found, "the test runbook's detection should find a problem"
+
+    markdown = render_markdown(run, runbook(), steps, events)
+
+    for event in found:
+        assert f"| {event.summary.replace('|', chr(92) + '|')} | problem |" in markdown
+    assert "| failed |" not in markdown

@@ -38,15 +38,6 @@ STATE_STYLES: dict[StepState, str] = {
     StepState.DONE: "green",
     StepState.SKIPPED: "dim",
 }
-STATE_WORDS: dict[StepState, str] = {
-    StepState.PENDING: "to do",
-    StepState.RUNNING: "running",
-    StepState.PASSED: "ok",
-    StepState.FAILED: "problem",
-    StepState.ERROR: "error",
-    StepState.DONE: "done",
-    StepState.SKIPPED: "skipped",
-}
 EVENT_MARKS: dict[str, tuple[str, str]] = {
     "passed": ("✓", "green"),
     "done": ("✓", "green"),
@@ -134,10 +125,10 @@ def _kind(step: Step) -> Text:
 
 def _state(step: Step, record: StepRecord | None) -> Text:
     if record is None:
-        return Text(STATE_WORDS[StepState.PENDING])
+        return Text(StepState.PENDING.words)
     if step.manual is not None and record.state is StepState.PENDING and record.items_done:
         return Text(f"{len(record.items_done)}/{len(step.manual.items)} done", style="cyan")
-    return Text(STATE_WORDS[record.state], style=STATE_STYLES[record.state])
+    return Text(record.state.words, style=STATE_STYLES[record.state])
 
 
 def _finding(step: Step, record: StepRecord | None) -> Text:
