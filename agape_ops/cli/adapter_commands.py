@@ -37,6 +37,7 @@ def check() -> None:
     """Probe every adapter (PostgreSQL, Redis, Paystack, admin API, HTTP, shell) and the store."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     try:
         settings = Settings()
@@ -57,11 +58,13 @@ def check() -> None:
             status = "ok"
         else:
             status, failing = "FAILING", failing + 1
-        table.add_row(name, status, detail, f"{latency} ms" if latency is not None else "")
+        # Details quote servers and paths ("[bold]" in a directory name): never read as markup.
+        shown = f"{latency} ms" if latency is not None else ""
+        table.add_row(Text(name), Text(status), Text(detail), Text(shown))
     console = Console(soft_wrap=True)
     console.print(table)
     if summary:
-        console.print(summary)
+        console.print(Text(summary))
     sys.exit(1 if failing else 0)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from agape_ops.cli.run_commands import settings_problem
 from agape_ops.runbooks.loader import Catalog, load_catalog, runbook_files
 from agape_ops.runbooks.model import SECTION_TITLES, Runbook, Step, Team
 from agape_ops.settings import Settings
@@ -27,10 +28,7 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        wrong = ", ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper()} ({e['msg']})" for e in exc.errors()
-        )
-        raise click.ClickException(f"invalid settings: {wrong}") from exc
+        raise click.ClickException(settings_problem(exc)) from exc
 
 
 def _default_team_file(settings: Settings) -> Path | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from agape_ops.engine import transitions
+from agape_ops.engine import run_changes, transitions
 from agape_ops.engine.commands import (
     Acknowledge,
     AddNote,
@@ -28,7 +28,7 @@ from agape_ops.engine.commands import (
 )
 from agape_ops.engine.context import redacted_inputs, validate_input
 from agape_ops.engine.locks import KeyedLocks
-from agape_ops.engine.permissions import Permissions
+from agape_ops.engine.permissions import Permissions, approval_subject
 from agape_ops.engine.ports import Adapter
 from agape_ops.engine.records import Run, RunState, StepRecord, StepState
 from agape_ops.engine.results import StepResult
@@ -38,10 +38,8 @@ from agape_ops.engine.timeline import Listener, Timeline
 from agape_ops.errors import (
     EngineError,
     InputError,
-    InvalidTransition,
     LockHeld,
     PermissionDenied,
-    StepBusy,
     TemplateError,
     UnknownRun,
     UnknownRunbook,
@@ -113,11 +111,12 @@ class Engine:
                 outcome = await self._dispatch(command)
             except BaseException as exc:
                 # Record that this click ended, so a redelivery does not wait forever on an
-                # outcome that will never come; the surface reports the failure.
+                # outcome that will never come; the surface reports the failure. It may have
+                # stopped after changing something: point to the timeline, not a blind retry.
                 failed = Outcome(
                     ok=False,
-                    message=f"this command failed ({type(exc).__name__}); nothing more was "
-                    "done, click again to retry",
+                    message=f"this command stopped ({type(exc).__name__}) before it finished; "
+                    "check the run's timeline for what it did before trying again",
                     error=type(exc).__name__,
                 )
                 await asyncio.shield(self.store.finish_command(command.key, failed.stored()))
@@ -158,16 +157,16 @@ class Engine:
         self, command: Acknowledge | MarkItemDone | SkipStep | ProvideInput | SetState | AddNote
     ) -> Outcome:
         if isinstance(command, MarkItemDone):
-            return await self._mark_item(command)
+            return await run_changes.mark_item(self, command)
         if isinstance(command, SkipStep):
-            return await self._skip(command)
+            return await run_changes.skip(self, command)
         if isinstance(command, ProvideInput):
-            return await self._provide_input(command)
+            return await run_changes.provide_input(self, command)
         if isinstance(command, SetState):
-            return await self._set_state(command)
+            return await run_changes.set_state(self, command)
         if isinstance(command, AddNote):
-            return await self._note(command)
-        return await self._acknowledge(command)
+            return await run_changes.note(self, command)
+        return await run_changes.acknowledge(self, command)
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -238,7 +237,7 @@ class Engine:
             },
         )
         if command.auto:
-            await self.run_auto_steps(run.id)
+            await self.stepper.run_auto_steps(run, runbook)
         return Outcome(ok=True, message=f"{run.id} opened: {runbook.title}", run=run)
 
     async def run_auto_steps(self, run_id: str) -> list[StepRecord]:
@@ -262,7 +261,8 @@ class Engine:
         run, runbook, step, values = prepared
         record = await self.stepper.perform(run, runbook, step, command.actor, values, command.key)
         if step.two_person:
-            await self.store.clear_approvals(run.id, step.id)
+            subject = approval_subject(step, redacted_inputs(runbook, values))
+            await self.store.clear_approvals(run.id, subject)
         ok = record.state not in (StepState.ERROR,)
         message = record.finding or record.error or step.title
         return Outcome(
@@ -287,7 +287,7 @@ class Engine:
         runbook = self.runbook_of(run)
         step = self.step_of(runbook, command.step_id)
         if not self.permissions.may_run(command.actor, step):
-            return await self._refuse(run, step, command.actor)
+            return await self.refuse(run, step, command.actor)
         values, missing = self.stepper.resolve_inputs(run, runbook, step, command.inputs)
         if missing:
             return Outcome(
@@ -304,7 +304,11 @@ class Engine:
                 message=step.confirm or f"Run “{step.title}”?",
             )
         if step.two_person and step.risk is Risk.DANGEROUS and not run.rehearsal:
-            approvers = await self.store.add_approval(run.id, step.id, command.actor)
+            # An approval is of the step with these values: a second approver giving others
+            # starts a new approval instead of running what nobody else approved.
+            shown = redacted_inputs(runbook, values)
+            subject = approval_subject(step, shown)
+            approvers = await self.store.add_approval(run.id, subject, command.actor)
             if len(approvers) < 2:
                 await self.timeline.record(
                     run,
@@ -313,6 +317,7 @@ class Engine:
                     f"{command.actor} approved “{step.title}”; waiting for a second, "
                     "different approver",
                     step_id=step.id,
+                    detail={"inputs": shown},
                 )
                 return Outcome(
                     ok=False,
@@ -326,12 +331,12 @@ class Engine:
             holder = await self.store.acquire_lock(step.lock, run.id)
             if holder is not None:
                 why = f"the {step.lock} lock is held by {holder}; finish or resolve {holder} first"
-                return await self._refuse(run, step, command.actor, why, LockHeld)
-        await self._acknowledge_implicitly(run, command.actor, step)
+                return await self.refuse(run, step, command.actor, why, LockHeld)
+        await run_changes.acknowledge_implicitly(self, run, command.actor, step)
         await self.stepper.keep_inputs(run, runbook, values)
         return run, runbook, step, values
 
-    async def _refuse(
+    async def refuse(
         self,
         run: Run,
         step: Step,
@@ -350,148 +355,3 @@ class Engine:
             outcome="refused",
         )
         return Outcome(ok=False, run=run, message=why, error=error.__name__)
-
-    async def _mark_item(self, command: MarkItemDone) -> Outcome:
-        run = await self.get_run(command.run_id)
-        transitions.require_active(run)
-        step = self.step_of(self.runbook_of(run), command.step_id)
-        if step.manual is None:
-            raise InvalidTransition(f"“{step.title}” is not a checklist")
-        if not 0 <= command.item < len(step.manual.items):
-            raise InvalidTransition(f"“{step.title}” has items 1-{len(step.manual.items)}")
-        if not self.permissions.may_run(command.actor, step):
-            return await self._refuse(run, step, command.actor)
-        await self._acknowledge_implicitly(run, command.actor, step)
-        record = (await self.store.get_steps(run.id)).get(step.id) or StepRecord(run.id, step.id)
-        if command.item not in record.items_done:
-            record.items_done = sorted({*record.items_done, command.item})
-        complete = len(record.items_done) == len(step.manual.items)
-        record.state = StepState.DONE if complete else StepState.PENDING
-        record.actor, record.finished_at = command.actor, self.clock()
-        await self.store.save_step(record)
-        text = step.manual.items[command.item].text
-        await self.timeline.record(
-            run,
-            command.actor,
-            "item.done",
-            f"done: {text}",
-            step_id=step.id,
-            outcome=record.state.value,
-            detail={"item": command.item},
-        )
-        return Outcome(ok=True, run=run, step=record, message=f"Done: {text}")
-
-    async def _skip(self, command: SkipStep) -> Outcome:
-        run = await self.get_run(command.run_id)
-        transitions.require_active(run)
-        step = self.step_of(self.runbook_of(run), command.step_id)
-        if not self.permissions.may_run(command.actor, step):
-            return await self._refuse(run, step, command.actor)
-        record = (await self.store.get_steps(run.id)).get(step.id) or StepRecord(run.id, step.id)
-        if record.state is StepState.RUNNING:
-            raise StepBusy(f"“{step.title}” is running; it cannot be skipped now")
-        record.state, record.actor, record.finished_at = (
-            StepState.SKIPPED,
-            command.actor,
-            self.clock(),
-        )
-        await self.store.save_step(record)
-        why = f": {command.reason}" if command.reason else ""
-        await self.timeline.record(
-            run,
-            command.actor,
-            "step.skipped",
-            f"skipped “{step.title}”{why}",
-            step_id=step.id,
-            outcome="skipped",
-        )
-        return Outcome(ok=True, run=run, step=record, message=f"Skipped {step.title}")
-
-    async def _provide_input(self, command: ProvideInput) -> Outcome:
-        run = await self.get_run(command.run_id)
-        transitions.require_active(run)
-        runbook = self.runbook_of(run)
-        spec = runbook.inputs.get(command.name)
-        if spec is None:
-            raise InputError(f"{runbook.id} has no input {command.name!r}", input_name=command.name)
-        if not self.permissions.may_respond(command.actor):
-            raise PermissionDenied(f"setting {command.name} requires a responder")
-        value = {command.name: validate_input(command.name, spec, command.value)}
-        await self.stepper.keep_inputs(run, runbook, value)
-        shown = redacted_inputs(runbook, value)
-        await self.timeline.record(
-            run,
-            command.actor,
-            "input.provided",
-            f"{command.name} = {shown[command.name]}",
-            detail={"inputs": shown},
-        )
-        return Outcome(ok=True, run=run, message=f"{command.name} set")
-
-    async def _note(self, command: AddNote) -> Outcome:
-        run = await self.get_run(command.run_id)
-        if run.state is RunState.CLOSED:
-            raise InvalidTransition(f"{run.id} is closed; notes can no longer be added")
-        text = command.text.strip()
-        if not text:
-            raise InputError("a note needs some text")
-        await self.timeline.record(run, command.actor, "note.added", text[:2000])
-        return Outcome(ok=True, run=run, message="Note added")
-
-    async def _acknowledge(self, command: Acknowledge) -> Outcome:
-        run = await self.get_run(command.run_id)
-        transitions.require_active(run)
-        if run.acknowledged_at is not None:
-            return Outcome(
-                ok=True, run=run, message=f"{run.id} was acknowledged by {run.acknowledged_by}"
-            )
-        await self._record_ack(run, command.actor, f"{command.actor} acknowledged {run.id}")
-        return Outcome(ok=True, run=run, message=f"{run.id} acknowledged by {command.actor}")
-
-    async def _acknowledge_implicitly(self, run: Run, actor: str, step: Step) -> None:
-        if run.acknowledged_at is None and run.state is RunState.OPEN:
-            await self._record_ack(
-                run, actor, f"{actor} acknowledged {run.id} by acting on “{step.title}”"
-            )
-
-    async def _record_ack(self, run: Run, actor: str, summary: str) -> None:
-        run.acknowledged_at, run.acknowledged_by = self.clock(), actor
-        if run.state is RunState.OPEN:
-            run.state = RunState.ACKNOWLEDGED
-        await self.store.save_run(run)
-        await self.timeline.record(run, actor, "run.acknowledged", summary)
-
-    async def _set_state(self, command: SetState) -> Outcome:
-        run = await self.get_run(command.run_id)
-        transitions.require_active(run)
-        target = transitions.parse_state(command.state)
-        if not self.permissions.may_respond(command.actor):
-            why = f"marking a run {target.value} requires a responder"
-            await self.timeline.record(run, command.actor, "state.refused", why, outcome="refused")
-            raise PermissionDenied(why)
-        transitions.require_transition(run, target)
-        now = self.clock()
-        if run.acknowledged_at is None:
-            run.acknowledged_at, run.acknowledged_by = now, command.actor
-        if target is RunState.MITIGATED:
-            run.mitigated_at = now
-        elif target is RunState.RESOLVED:
-            run.resolved_at, run.resolved_by = now, command.actor
-        elif target is RunState.CLOSED:
-            run.closed_at = now
-        run.state = target
-        await self.store.save_run(run)
-        if target is RunState.CLOSED:
-            self.stepper.held.forget(run.id)
-        if target in (RunState.RESOLVED, RunState.CLOSED):
-            for step in self.runbook_of(run).steps():
-                if step.lock:
-                    await self.store.release_lock(step.lock, run.id)
-        note = f": {command.note}" if command.note else ""
-        await self.timeline.record(
-            run,
-            command.actor,
-            f"run.{target.value}",
-            f"{run.id} {target.value} by {command.actor}{note}",
-        )
-        return Outcome(ok=True, run=run, message=f"{run.id} is {target.value}")

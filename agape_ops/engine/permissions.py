@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from agape_ops.runbooks.model import Risk, Step
@@ -42,3 +44,15 @@ class Permissions:
             who, names = "a responder", self.responders | self.approvers
         listed = ", ".join(sorted(names)) if names else "nobody is configured"
         return f"“{step.button or step.title}” requires {who} ({listed})"
+
+
+def approval_subject(step: Step, shown_inputs: Mapping[str, str]) -> str:
+    """Return what a two-person approval approves: the step with these input values.
+
+    Two approvals count together only when they approved the same values. Inputs come as
+    shown (secret ones masked), so a secret value is not bound and never reaches the store.
+    """
+    if not shown_inputs:
+        return step.id
+    values = json.dumps(dict(shown_inputs), sort_keys=True)
+    return f"{step.id}@{hashlib.sha256(values.encode()).hexdigest()[:16]}"

@@ -145,6 +145,7 @@ class StepRunner:
         record = steps.get(step.id) or StepRecord(run_id=run.id, step_id=step.id)
         record.state, record.actor, record.started_at = StepState.RUNNING, actor, self.clock()
         record.attempts = max(record.attempts, 1)
+        record.result = None  # this attempt's only: later steps must not read an older one
         kind, result, started = "step.finished", None, time.monotonic()
         shown = self._shown_inputs(run, runbook, inputs)
         try:
@@ -156,6 +157,7 @@ class StepRunner:
             elif outcome is None:  # a manual checklist carried out as a whole
                 kind, record.state = "step.done", StepState.DONE
                 record.finding = f"{step.title}: done"
+                record.items_done = list(range(len(step.manual.items))) if step.manual else []
             else:
                 # Judged as shown: a server that echoes a secret input back is masked too.
                 result = self.redactor.result(outcome)
@@ -167,13 +169,13 @@ class StepRunner:
             kind, record.state = "step.error", StepState.ERROR
             record.error = self.redactor.text(exc.message)
             record.finding = f"{step.title}: {record.error}"
-        except asyncio.CancelledError:
-            # Whoever waited went away (shutdown, a dropped request): the step must not stay
-            # "running" for good, or nobody could run it again in this run.
-            record.state, record.finished_at = StepState.ERROR, self.clock()
-            record.error = "interrupted before it finished; run it again"
-            record.finding = f"{step.title}: {record.error}"
-            await asyncio.shield(self.store.save_step(record))
+        except BaseException as exc:
+            # Whoever waited went away (shutdown, a dropped request) or a bug stopped it: the
+            # step must not stay "running" for good, or nobody could run it again in this run.
+            if result is not None:
+                record.result = result.model_dump(mode="json")
+            record.error = _stopped(step, run, exc, answered=result is not None)
+            await asyncio.shield(self._record_stop(run, step, record, actor))
             raise
         duration = int((time.monotonic() - started) * 1000)
         if result is not None:
@@ -196,6 +198,15 @@ class StepRunner:
             },
         )
         return record
+
+    async def _record_stop(self, run: Run, step: Step, record: StepRecord, actor: str) -> None:
+        """Store and announce a step that stopped without a verdict."""
+        record.state, record.finished_at = StepState.ERROR, self.clock()
+        record.finding = f"{step.title}: {record.error}"
+        await self.store.save_step(record)
+        await self.timeline.record(
+            run, actor, "step.error", record.finding, step_id=step.id, outcome=record.state.value
+        )
 
     async def _call(  # noqa: PLR0917 - private; perform passes what it resolved
         self,
@@ -287,6 +298,19 @@ def not_configured(kind: str) -> str:
     """Say that a step's adapter was not built, and which setting would build it."""
     setting = ENABLED_BY.get(kind)
     return f"no {kind} adapter is configured" + (f": set {setting}" if setting else "")
+
+
+def _stopped(step: Step, run: Run, exc: BaseException, *, answered: bool) -> str:
+    """Say why a step stopped without a verdict, and whether running it again is safe."""
+    cancelled = isinstance(exc, asyncio.CancelledError)
+    why = "interrupted" if cancelled else f"failed unexpectedly ({type(exc).__name__})"
+    writes = step.changes_things and not run.rehearsal
+    if answered:
+        done = "the change was made, but " if writes else ""
+        return f"{why}: {done}its result could not be judged; the bot's log has the details"
+    if writes:
+        return f"{why} while it ran: the change may have been made; check before running it again"
+    return f"{why} before it finished; run it again"
 
 
 def _state_of(step: Step, problem: bool | None) -> StepState:

@@ -68,7 +68,8 @@ class RunStore(Protocol):
     async def acquire_lock(self, name: str, run_id: str) -> str | None:
         """Take a named lock for a run; return None on success, else the holding run's id.
 
-        Taking a lock the same run already holds succeeds."""
+        Taking a lock the same run already holds succeeds; a lock held by a run that is
+        resolved or closed is free."""
         ...
 
     async def release_lock(self, name: str, run_id: str) -> None: ...

@@ -293,7 +293,13 @@ class SqlStore:
             )
 
     async def acquire_lock(self, name: str, run_id: str) -> str | None:
-        """Take a named lock for a run; return None on success, else the holding run's id."""
+        """Take a named lock for a run; return None on success, else the holding run's id.
+
+        A lock whose run has been resolved or closed is free: a run that ended without
+        releasing it (its runbook no longer loaded, the bot stopped in between) blocks no one.
+        """
+        finished = sa.select(runs.c.id).where(runs.c.state.in_(_CLOSED_STATES))
+        left_over = locks.delete().where(locks.c.name == name, locks.c.run_id.in_(finished))
         take = (
             self._insert(locks)
             .values(name=name, run_id=run_id, acquired_at=_now())
@@ -302,6 +308,7 @@ class SqlStore:
         )
         holder_of = sa.select(locks.c.run_id).where(locks.c.name == name)
         async with self._write() as conn:
+            await conn.execute(left_over)
             # The holder may release between our insert and our read; then try again.
             for _ in range(5):
                 if (await conn.execute(take)).first() is not None:

@@ -53,6 +53,10 @@ RUN_SCOPED = frozenset(
     }
 )
 TIMELINE_FORMATS = ("md", "json")
+#: Subcommands that take nothing after the name (but a run id, when run-scoped).
+_BARE = frozenset(
+    {"help", "runbooks", "runs", "status", "ack", "mitigated", "close", "contacts", "dashboards"}
+)
 
 _RUN_ID = re.compile(r"[A-Za-z][A-Za-z0-9]*-\d+")
 _STEP = re.compile(r"[a-z][a-z0-9_]*|\d+")
@@ -123,9 +127,7 @@ def _syntax(name: str) -> OpsUsage:
 
 
 def _parse_arguments(name: str, run_id: str | None, rest: str) -> OpsCommand | OpsUsage:
-    if name in ("help", "runbooks", "runs", "ack", "mitigated", "close", "contacts", "dashboards"):
-        return OpsCommand(name, run_id=run_id) if not rest else _syntax(name)
-    if name == "status":
+    if name in _BARE:
         return OpsCommand(name, run_id=run_id) if not rest else _syntax(name)
     if name == "use":
         if not _RUN_ID.fullmatch(rest):

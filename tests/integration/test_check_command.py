@@ -40,3 +40,16 @@ def test_check_fails_and_names_what_is_unreachable(
     assert "FAILING" in postgres
     assert "refused" in result.stdout
     assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_check_shows_details_as_they_are_never_as_markup(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "[bold]"
+    folder.mkdir()
+    store = {**env, "OPS_DATABASE_URL": f"sqlite:///{folder}/ops.db"}
+
+    result = agape(store, tmp_path, "check")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{folder}/ops.db (schema v1)" in result.stdout

@@ -204,3 +204,37 @@ async def test_concurrent_commands_on_one_run_lose_none_of_each_others_changes(
     assert after.state.value == "mitigated"
     assert after.inputs["sku"] == "TEE-042"
     assert after.acknowledged_by == RESPONDER
+
+
+async def test_an_interrupted_write_says_it_may_have_taken_effect_and_its_click_is_not_rerun(
+    harness: Harness,
+) -> None:
+    run = await harness.start_run()
+    harness.postgres.hold("restock_sku")
+    command = RunStep(run.id, "restock_sku", actor=RESPONDER, key="click-9", confirmed=True)
+    abandoned = asyncio.create_task(harness.engine.execute(command))
+    await wait_for(harness.postgres.entered["restock_sku"])
+
+    abandoned.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await abandoned
+    harness.postgres.gates.clear()
+    redelivered = await harness.engine.execute(command)
+
+    record = (await harness.steps(run.id))["restock_sku"]
+    assert record.state is StepState.ERROR
+    assert "may have been made; check before running it again" in (record.error or "")
+    stopped = (await harness.events(run.id))[-1]
+    assert (stopped.kind, stopped.step_id, stopped.outcome) == (
+        "step.error",
+        "restock_sku",
+        "error",
+    )
+    assert (redelivered.duplicate, redelivered.ok, redelivered.error) == (
+        True,
+        False,
+        "CancelledError",
+    )
+    assert "check the run's timeline" in redelivered.message
+    assert "click again" not in redelivered.message
+    assert len(harness.postgres.calls("restock_sku")) == 1

@@ -4,13 +4,17 @@ changes nothing, and is written to the timeline."""
 
 from __future__ import annotations
 
+import copy
+
 import engine_fixtures as ef
 import pytest
 from engine_fixtures import APPROVER, RESPONDER, SECOND_APPROVER, STRANGER, Harness
+from engine_runbook import RUNBOOK, RUNBOOK_ID
 
 from agape_ops.engine.commands import SkipStep
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.records import RunState, StepState
+from agape_ops.runbooks.model import Runbook
 
 pytestmark = pytest.mark.integration
 
@@ -133,6 +137,47 @@ async def test_approvals_are_cleared_once_a_two_person_step_has_run(harness: Har
     assert not rerun.ok
     assert "second, different approver" in rerun.message
     assert len(harness.postgres.calls("correct_stock")) == 1
+
+
+def _two_person_step_with_an_input() -> Runbook:
+    """Return the test runbook with "Correct stock levels" taking the SKU it corrects."""
+    book = copy.deepcopy(RUNBOOK)
+    correct = next(s for s in book["actions"] if s["id"] == "correct_stock")
+    correct["inputs"] = ["sku"]
+    correct["postgres"] = {
+        "sql": "UPDATE product_variants SET stock = 0 WHERE sku = %(sku)s AND stock < 0",
+        "params": {"sku": "{{ inputs.sku }}"},
+    }
+    return Runbook.model_validate(book)
+
+
+async def test_a_second_approval_of_other_values_does_not_run_what_the_first_approved(
+    harness: Harness,
+) -> None:
+    runbooks = {RUNBOOK_ID: _two_person_step_with_an_input()}
+    harness.engine = ef.build_engine(harness.store, harness.adapters, harness.clock, runbooks)
+    run = await harness.start_run(with_alert=False, actor=RESPONDER)
+
+    first = await harness.step(
+        run.id, "correct_stock", actor=APPROVER, confirmed=True, inputs={"sku": "TEE-042"}
+    )
+    other = await harness.step(
+        run.id, "correct_stock", actor=SECOND_APPROVER, confirmed=True, inputs={"sku": "CAP-007"}
+    )
+
+    assert "second, different approver" in first.message
+    assert not other.ok
+    assert "second, different approver" in other.message
+    assert harness.postgres.calls("correct_stock") == []
+
+    agreed = await harness.step(
+        run.id, "correct_stock", actor=APPROVER, confirmed=True, inputs={"sku": "CAP-007"}
+    )
+
+    assert agreed.ok, agreed.message
+    assert [r.params for r in harness.postgres.calls("correct_stock")] == [{"sku": "CAP-007"}]
+    approved = [e for e in await harness.events(run.id) if e.kind == "step.approved"]
+    assert [e.detail["inputs"] for e in approved] == [{"sku": "TEE-042"}, {"sku": "CAP-007"}]
 
 
 async def test_an_approval_needs_the_confirmation_first(harness: Harness) -> None:

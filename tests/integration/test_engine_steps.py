@@ -3,15 +3,18 @@ rehearsals, failing and missing adapters, manual checklists, and what a plan sho
 
 from __future__ import annotations
 
+import copy
+
 import engine_fixtures as ef
 import pytest
 from engine_fixtures import APPROVER, RESPONDER, SECOND_APPROVER, STRANGER, Harness
-from engine_runbook import SECRET_TOKEN
+from engine_runbook import ORDERS, RUNBOOK, RUNBOOK_ID, SECRET_TOKEN
 
 from agape_ops.engine.commands import SkipStep
 from agape_ops.engine.records import RunState, StepState
-from agape_ops.engine.results import StepResult
+from agape_ops.engine.results import StepResult, table
 from agape_ops.errors import AdapterNotConfigured, AdapterUnavailable
+from agape_ops.runbooks.model import Runbook
 
 pytestmark = pytest.mark.integration
 
@@ -209,6 +212,25 @@ async def test_a_lock_is_held_by_one_run_until_it_resolves(harness: Harness) -> 
     assert harness.postgres.calls("restock_sku")[-1].run_id == "INC-2"
 
 
+async def test_a_run_whose_runbook_is_no_longer_loaded_still_resolves_and_frees_its_lock(
+    harness: Harness,
+) -> None:
+    first = await harness.start_run()
+    assert (await harness.step(first.id, "restock_sku", confirmed=True)).ok
+    loaded = harness.engine
+    harness.engine = ef.build_engine(harness.store, harness.adapters, harness.clock, runbooks={})
+
+    resolved = await harness.set_state(first.id, "resolved")
+
+    assert resolved.ok, resolved.message
+    assert (await harness.kinds(first.id))[-1] == "run.resolved"
+    harness.engine = loaded
+    second = await harness.start_run()
+    after = await harness.step(second.id, "restock_sku", confirmed=True)
+    assert after.ok, after.message
+    assert harness.postgres.calls("restock_sku")[-1].run_id == second.id
+
+
 async def test_a_rehearsal_does_not_take_a_lock(harness: Harness) -> None:
     rehearsal = await harness.start_run(rehearsal=True)
     real = await harness.start_run()
@@ -296,6 +318,48 @@ async def test_an_adapter_bug_errors_the_step_instead_of_leaving_it_running(
     assert (await harness.steps(run.id))["orders_on_sku"].state is StepState.ERROR
     del harness.postgres.failures["orders_on_sku"]
     assert (await harness.step(run.id, "orders_on_sku")).ok
+
+
+async def test_a_check_that_fails_when_run_again_leaves_no_stale_result_for_later_steps(
+    harness: Harness,
+) -> None:
+    run = await harness.start_run()
+    harness.postgres.failures["negative_stock"] = AdapterUnavailable(
+        "PostgreSQL: unreachable (connection refused)"
+    )
+
+    rechecked = await harness.step(run.id, "negative_stock")
+    dependent = await harness.step(run.id, "orders_on_sku")
+
+    assert (rechecked.ok, rechecked.result) == (False, None)
+    record = (await harness.steps(run.id))["negative_stock"]
+    assert (record.state, record.result) == (StepState.ERROR, None)
+    assert not dependent.ok
+    assert harness.postgres.calls("orders_on_sku") == []
+
+
+async def test_a_finding_that_raises_unexpectedly_does_not_leave_its_step_running(
+    harness: Harness,
+) -> None:
+    book = copy.deepcopy(RUNBOOK)
+    orders = next(s for s in book["diagnosis"] if s["id"] == "orders_on_sku")
+    orders["finding"] = "last order {{ rows.pop().order_number }}"
+    runbooks = {RUNBOOK_ID: Runbook.model_validate(book)}
+    harness.engine = ef.build_engine(harness.store, harness.adapters, harness.clock, runbooks)
+    harness.postgres.results["orders_on_sku"] = table("0 orders", ["order_number"], [])
+    run = await harness.start_run()
+
+    with pytest.raises(IndexError):
+        await harness.step(run.id, "orders_on_sku")
+
+    record = (await harness.steps(run.id))["orders_on_sku"]
+    assert record.state is StepState.ERROR
+    assert "IndexError" in (record.error or "")
+    assert (await harness.events(run.id))[-1].kind == "step.error"
+    harness.postgres.results["orders_on_sku"] = ORDERS
+    again = await harness.step(run.id, "orders_on_sku")
+    assert again.ok, again.message
+    assert again.message == "last order AG-2"
 
 
 async def test_an_unconfigured_adapter_says_which_setting_to_set(harness: Harness) -> None:
@@ -427,6 +491,19 @@ async def test_running_a_checklist_as_a_whole_marks_it_done(harness: Harness) ->
 
     assert outcome.ok
     assert (await harness.steps(run.id))["follow_up"].state is StepState.DONE
+
+
+async def test_ticking_an_item_of_a_checklist_done_as_a_whole_keeps_it_done(
+    harness: Harness,
+) -> None:
+    run = await harness.start_run()
+    assert (await harness.step(run.id, "follow_up")).ok
+
+    ticked = await harness.mark(run.id, "follow_up", 0)
+
+    assert ticked.ok
+    record = (await harness.steps(run.id))["follow_up"]
+    assert (record.state, record.items_done) == (StepState.DONE, [0, 1])
 
 
 async def test_a_skipped_step_is_recorded_with_the_reason(harness: Harness) -> None:

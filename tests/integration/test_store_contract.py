@@ -276,6 +276,22 @@ async def test_locks_are_held_by_one_run_until_it_releases_them(store: SqlStore)
     assert await store.acquire_lock("db-failover", "INC-1") == "INC-2"
 
 
+@pytest.mark.parametrize("finished", [RunState.RESOLVED, RunState.CLOSED])
+async def test_a_lock_its_run_kept_after_finishing_is_free_for_another_run(
+    store: SqlStore, finished: RunState
+) -> None:
+    holder = await store.create_run(new_run())
+    other = await store.create_run(new_run())
+    assert await store.acquire_lock("stock", holder.id) is None
+    assert await store.acquire_lock("stock", other.id) == holder.id
+
+    holder.state = finished
+    await store.save_run(holder)
+
+    assert await store.acquire_lock("stock", other.id) is None
+    assert await store.acquire_lock("stock", holder.id) == other.id
+
+
 async def test_remember_event_is_true_only_the_first_time(store: SqlStore) -> None:
     assert await store.remember_event("Ev123") is True
     assert await store.remember_event("Ev123") is False

@@ -95,7 +95,9 @@ class Session:
             self.terminal.fail(exc.message)
         except Exception as exc:  # the surface's outermost handler: report, keep the session
             log.exception("console command failed: %s", line)
-            self.terminal.fail(f"unexpected error ({type(exc).__name__}: {exc}); see the log")
+            # Not one of ours, so nothing redacted its text: a driver error may quote a DSN.
+            said = self.container.redactor.text(f"{type(exc).__name__}: {exc}")
+            self.terminal.fail(f"unexpected error ({said}); see the log")
 
     def _dispatch(self, line: str) -> None:
         word, _, rest = line.partition(" ")
