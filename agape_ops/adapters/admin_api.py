@@ -1,14 +1,16 @@
 """The backend's admin API: reprocess a webhook, read queue statistics, read its health.
 
-Writes (every method but GET) are sent exactly once with the run's ``Idempotency-Key``: a POST
-that timed out may have been applied, so the message says so instead of retrying. GETs retry
-transient answers like every read. ``ADMIN_TOKEN`` goes in the Authorization header only.
+Writes (every method but GET) are sent exactly once with the click's ``Idempotency-Key``: a
+POST cut off after it was sent may have been applied, so the message says so instead of
+retrying. GETs retry transient answers like every read. ``ADMIN_TOKEN`` goes in the
+Authorization header only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from typing import Any
 
@@ -32,6 +34,7 @@ from agape_ops.errors import (
     AdapterError,
     AdapterNotConfigured,
     AdapterTimeout,
+    AdapterUnavailable,
     AgapeError,
     NotFound,
 )
@@ -45,6 +48,8 @@ QUEUE_COLUMNS = ["queue", "waiting", "active", "delayed", "failed", "completed",
 #: A 503 from /healthz is the documented "unhealthy" answer, not a reason to ask again.
 HEALTH_RETRY_STATUSES = RETRY_STATUSES - {503}
 BODY_TEXT_LIMIT = 4000
+#: Failures that happen before a request leaves: the backend cannot have seen it.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class AdminApiAdapter:
@@ -103,7 +108,7 @@ class AdminApiAdapter:
         extras = []
         if method != "GET":
             extras.append(f"Idempotency-Key: {request.idempotency_key}")
-        if call.action != "health":
+        if call.action != "health" or self._token:  # /healthz gets the token only when set
             extras.append("Authorization: Bearer $ADMIN_TOKEN")
         if extras:
             text += f" ({', '.join(extras)})"
@@ -194,12 +199,15 @@ class AdminApiAdapter:
                 headers=headers,
                 json=body,
             )
-        except AdapterTimeout as exc:
-            raise AdapterTimeout(
-                f"{exc.message}; it may or may not have been applied, so check before running "
-                "it again (a repeat carries the same Idempotency-Key)",
-                adapter=self.name,
-            ) from exc
+        except (AdapterTimeout, AdapterUnavailable) as exc:
+            if isinstance(exc.__cause__, _NEVER_SENT):
+                outcome = "nothing was sent, so it is safe to run again"
+            else:  # cut off after the request went out: the backend may have acted on it
+                outcome = (
+                    "it may or may not have been applied, so check before running it again "
+                    "(running it again sends a new request)"
+                )
+            raise type(exc)(f"{exc.message}; {outcome}", adapter=self.name) from exc
         if response.status_code in (401, 403):
             raise self._auth_error(response)
         return response
@@ -353,7 +361,7 @@ def _count(value: object) -> int:
         return int(value)
     if isinstance(value, int):
         return value
-    if isinstance(value, float):
+    if isinstance(value, float) and math.isfinite(value):  # JSON may say NaN or Infinity
         return int(value)
     return 0
 

@@ -225,7 +225,6 @@ async def recent_failures(
     rows = []
     for (score, queue, job_id), values in zip(newest, jobs, strict=True):
         name, reason, attempts_made, atm, finished_on = (text(v) for v in values)
-        finished_ms = _int(finished_on) or int(score)
         attempts = _int(attempts_made) if attempts_made is not None else _int(atm)
         rows.append(
             {
@@ -233,11 +232,19 @@ async def recent_failures(
                 "job_id": job_id,
                 "name": name,
                 "failed_reason": truncate(reason, MAX_REASON) if reason else None,
-                "finished_at": datetime.fromtimestamp(finished_ms / 1000, UTC).isoformat(),
+                "finished_at": _iso(_int(finished_on) or score),
                 "attempts": attempts,
             }
         )
     return rows, total
+
+
+def _iso(ms: float) -> str | None:
+    """Return a BullMQ time (ms since the epoch) in ISO 8601, or None when it is no real time."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _version(meta: dict[str | None, str | None]) -> str | None:

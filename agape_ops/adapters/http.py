@@ -93,7 +93,7 @@ def _field(response: httpx.Response, path: str) -> Any:
     """Return the value at a dotted path of the JSON body (list items by index), or None."""
     try:
         value: Any = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser
         return None
     for part in path.split("."):
         if isinstance(value, dict) and part in value:

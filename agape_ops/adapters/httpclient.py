@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import socket
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -112,7 +113,7 @@ def decode_json(response: httpx.Response, *, system: str, adapter: str) -> Any:
         )
     try:
         return response.json()
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser
         raise AdapterResponseError(
             f"{what} with a body that is not JSON: {excerpt(response)}",
             adapter=adapter,
@@ -250,7 +251,7 @@ def parse_retry_after(value: str | None) -> float | None:
         seconds = float(value.strip())
     except ValueError:
         return None
-    return max(seconds, 0.0)
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 def backoff_delay(

@@ -201,7 +201,8 @@ class PaystackAdapter:
             )
         if response.status_code != 200:
             raise unexpected_status(response, system=SYSTEM, adapter=self.name)
-        body = decode_object(response, system=SYSTEM, adapter=self.name)
+        if not isinstance(body, dict):  # decode again only to raise the error that says why
+            body = decode_object(response, system=SYSTEM, adapter=self.name)
         data = body.get("data")
         if body.get("status") is False or not isinstance(data, dict):
             raise shape_error(

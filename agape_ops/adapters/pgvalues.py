@@ -81,11 +81,18 @@ def render_row(columns: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
 
 
 def unique_columns(names: Sequence[str]) -> list[str]:
-    """Make repeated column names distinct (``id``, ``id_2``) so no value is lost in a dict."""
-    seen: dict[str, int] = {}
+    """Make repeated column names distinct (``id``, ``id_2``) so no value is lost in a dict.
+
+    A new name never takes one the query itself returns (``SELECT a.id, b.id, c.id AS id_2``).
+    """
+    taken = set(names)
+    seen: set[str] = set()
     out: list[str] = []
     for name in names:
-        count = seen.get(name, 0) + 1
-        seen[name] = count
-        out.append(name if count == 1 else f"{name}_{count}")
+        unique, count = name, 1
+        while unique in seen or (unique != name and unique in taken):
+            count += 1
+            unique = f"{name}_{count}"
+        seen.add(unique)
+        out.append(unique)
     return out

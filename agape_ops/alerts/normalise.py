@@ -21,6 +21,8 @@ from agape_ops.alerts.sources import Attachment, Block, SlackMessage, parse, par
 ALERT_SUBTYPES = frozenset({None, "bot_message", "me_message", "file_share"})
 #: Status words an Alert-shaped object may use for a resolved alert.
 RESOLVED_WORDS = frozenset({"resolved", "ok", "recovered", "up"})
+#: How deep rich_text elements are read; Slack's own nest three or four levels.
+MAX_RICH_DEPTH = 20
 
 
 def _str(value: Any) -> str:
@@ -37,8 +39,14 @@ def _text_object(value: Any) -> str:
     return _str(value.get("text")) if isinstance(value, Mapping) else ""
 
 
-def _rich(element: Mapping[str, Any]) -> str:
-    """Render a rich_text element (section, list, quote, preformatted or leaf) as text."""
+def _rich(element: Mapping[str, Any], depth: int = 0) -> str:
+    """Render a rich_text element (section, list, quote, preformatted or leaf) as text.
+
+    Slack nests these a few levels deep; anything below ``MAX_RICH_DEPTH`` is left out, so a
+    hostile payload cannot exhaust the stack.
+    """
+    if depth > MAX_RICH_DEPTH:
+        return ""
     kind = element.get("type")
     if kind == "text":
         return _str(element.get("text"))
@@ -56,9 +64,9 @@ def _rich(element: Mapping[str, Any]) -> str:
         return f"@{_str(element.get('usergroup_id'))}"
     children = _dicts(element.get("elements"))
     if kind == "rich_text_list":
-        return "\n".join(f"- {_rich(child)}" for child in children)
+        return "\n".join(f"- {_rich(child, depth + 1)}" for child in children)
     joiner = "\n" if kind == "rich_text" else ""
-    return joiner.join(_rich(child) for child in children)
+    return joiner.join(_rich(child, depth + 1) for child in children)
 
 
 def _block(block: Mapping[str, Any]) -> Block | None:
@@ -158,7 +166,8 @@ def from_slack_event(
         if isinstance(before, Mapping) and _content(before) == _content(inner):
             return None
         message = inner
-    if message.get("subtype") not in ALERT_SUBTYPES:
+    subtype = message.get("subtype")
+    if not isinstance(subtype, str | None) or subtype not in ALERT_SUBTYPES:
         return None
     if _is_own(message, own_bot_id, own_user_id):
         return None
@@ -262,7 +271,7 @@ def from_json(obj: Any) -> Alert | None:
     if isinstance(obj, str | bytes):
         try:
             obj = json.loads(obj)
-        except ValueError:
+        except (ValueError, RecursionError):  # malformed, or nested past the parser's stack
             return None
     if not isinstance(obj, Mapping):
         return None

@@ -49,7 +49,7 @@ _RATE_BARE = re.compile(
     _RATE_NAME + r"\s*(?:[:=]|is|was|of|at|now)?\s*(\d+(?:\.\d+)?)(?!\w|\.\d)",
     re.IGNORECASE,
 )
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+_URL = re.compile(r"(?<![\w+.-])[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 _TOKEN = re.compile(r"(?<![\w.-])([A-Za-z_][\w.-]*)=(\"[^\"]*\"|'[^']*'|[^\s,;{}\"'()\[\]]+)")
 
 

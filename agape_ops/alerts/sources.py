@@ -148,7 +148,7 @@ def parse_alertmanager(msg: SlackMessage) -> Alert:
 
 _GRAFANA_HEADER = re.compile(r"\A\s*(firing|resolved)\s*\n", re.IGNORECASE)
 _GRAFANA_VALUE = re.compile(r"^\s*Values?:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
-_GRAFANA_VAR = re.compile(r"var='(\w+)'[^\]]*?value=([-+\d.eE]+)")
+_GRAFANA_VAR = re.compile(r"var='(\w+)'(?:(?!var=)[^\]])*?value=([-+\d.eE]+)")
 
 
 def _grafana_values(body: str) -> dict[str, float]:
@@ -197,7 +197,7 @@ _DATADOG_TITLE = re.compile(
     r"^\s*(?:\[P\d\]\s*)?\[?(?:re-?triggered|triggered|recovered|re-?warned|warn|no data)\b",
     re.IGNORECASE,
 )
-_DATADOG_SCOPE = re.compile(r"\bon\s+\{([^}]*)\}")
+_DATADOG_SCOPE = re.compile(r"\bon\s+\{([^{}]*)\}")
 _THRESHOLD = re.compile(r"threshold\s*(?:of|is|:|=)?\s*(\d+(?:\.\d+)?)\s*(%)?", re.IGNORECASE)
 
 
@@ -238,7 +238,7 @@ def parse_datadog(msg: SlackMessage) -> Alert:
     return _finish(alert)
 
 
-_SENTRY_TAG = re.compile(r"([\w.-]+):\s*`([^`]*)`")
+_SENTRY_TAG = re.compile(r"(?<![\w.-])([\w.-]+):\s*`([^`]*)`")
 _SENTRY_CONTEXT_KEYS = {"project": "project", "alert": "rule", "short id": "issue"}
 _LINK_TARGET = re.compile(r"<(https?://[^<>|]+)\|")
 
@@ -280,27 +280,63 @@ def parse_sentry(msg: SlackMessage) -> Alert:
     return _finish(alert)
 
 
-_UPTIME = re.compile(
-    r"Monitor is (?P<state>DOWN|UP)\s*:\s*(?P<name>[^(\n]+?)\s*"
-    r"(?:\(\s*(?P<url>[^()\s]+)\s*\))?\s*(?:-\s*(?P<rest>.*))?$",
-    re.IGNORECASE | re.MULTILINE,
-)
+_UPTIME = re.compile(r"Monitor is (?P<state>DOWN|UP)[ \t]*:(?P<line>[^\n]*)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Uptime:
+    """An UptimeRobot headline: ``Monitor is DOWN: <name> ( <url> ) - <rest>``."""
+
+    state: str
+    name: str
+    url: str | None
+    rest: str
+    end: int
+
+
+def _uptime(text: str) -> _Uptime | None:
+    """Find and split an UptimeRobot headline, in linear time whatever the text holds.
+
+    The name runs to the url's parenthesis or, without one, to the first `` - ``: monitor
+    names such as ``agape-backend`` keep their hyphens.
+    """
+    for match in _UPTIME.finditer(text):
+        line = match.group("line")
+        url: str | None = None
+        name, paren, after = line.partition("(")
+        if paren:
+            inside, closed, tail = after.partition(")")
+            if closed and len(inside.split()) == 1:
+                url, after = inside.strip(), tail
+            else:
+                after = paren + after
+        else:
+            name, _, after = line.partition(" - ")
+        rest = after.strip()
+        if name.strip():
+            return _Uptime(
+                state=match.group("state").upper(),
+                name=name.strip(),
+                url=url,
+                rest=rest[1:].strip() if rest.startswith("-") else rest,
+                end=match.end(),
+            )
+    return None
 
 
 def parse_uptimerobot(msg: SlackMessage) -> Alert:
     """Read UptimeRobot: ``Monitor is DOWN: <name> ( <url> ) - Reason: ...`` or ``... is UP``."""
     title, body, link = compose(msg)
     whole = f"{title}\n{body}".strip()
-    match = _UPTIME.search(whole)
+    match = _uptime(whole)
     labels: dict[str, str] = {}
     values: dict[str, object] = {}
     if match:
-        labels["monitor"] = match.group("name").strip()
-        if match.group("url"):
-            labels["url"] = match.group("url")
-        title = f"Monitor is {match.group('state').upper()}: {labels['monitor']}"
-        rest = [match.group("url") or "", (match.group("rest") or "").strip()]
-        rest.append(whole[match.end() :].strip())
+        labels["monitor"] = match.name
+        if match.url:
+            labels["url"] = match.url
+        title = f"Monitor is {match.state}: {match.name}"
+        rest = [match.url or "", match.rest, whole[match.end :].strip()]
         body = "\n".join(part for part in rest if part)
     code = re.search(r"\bHTTP\s+(\d{3})\b", whole)
     if code:
@@ -361,7 +397,7 @@ def _by_shape(msg: SlackMessage) -> Parser | None:
         if grafana or re.search(r"^\s*Labels:\s*$", body, re.MULTILINE | re.IGNORECASE):
             return parse_grafana
         return parse_alertmanager
-    if _UPTIME.search(f"{title}\n{body}"):
+    if _uptime(f"{title}\n{body}"):
         return parse_uptimerobot
     if any("sentry.io/" in b.text for b in msg.blocks[:1]):
         return parse_sentry

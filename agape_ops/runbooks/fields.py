@@ -15,6 +15,8 @@ COMMON = frozenset(
 #: Fields by (step kind, action or command). Row columns are listed with values: both are
 #: readable at the top level of a condition (the first row's columns and every value).
 FIELDS: dict[tuple[str, str], frozenset[str]] = {
+    # postgres reads: their SQL's columns (found by the linter), and each column's type
+    ("postgres", "read"): frozenset({"column_types"}),
     # postgres writes: the preview's rows, and how many rows changed
     ("postgres", "write"): frozenset({"rows_changed", "preview_count"}),
     ("redis", "ping"): frozenset({"reachable", "latency_ms"}),

@@ -42,6 +42,7 @@ STRING_COMMAND = (
     "shell command must be an argument list, e.g. [pm2, restart, agape-backend], not a string"
 )
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+_VARIABLE = re.compile(r"\$(?:\{[A-Za-z_]\w*\}|[A-Za-z_]\w*)")
 
 
 def lint_runbook(runbook: Runbook, located: Located) -> list[Problem]:
@@ -223,7 +224,7 @@ class _Linter:
         if step.postgres is not None:
             if columns is None:
                 return None
-            extra = FIELDS[("postgres", "write")] if step.changes_things else frozenset()
+            extra = FIELDS[("postgres", "write" if step.changes_things else "read")]
             return base | extra | columns
         if step.alert is not None:  # the engine adds `missing`: the values the alert lacked
             return base | frozenset(step.alert.values) | {"missing"}
@@ -324,6 +325,13 @@ class _Linter:
                     (*loc, k),
                     f"argument {command[k]!r} is shell syntax, but the command runs without a "
                     "shell; run one program per step (or a script that does the rest)",
+                )
+            elif variable := _VARIABLE.search(arg):
+                self.add(
+                    (*loc, k),
+                    f"argument {command[k]!r} reads {variable.group(0)}, but the command runs "
+                    "without a shell, so nothing expands it; write the value in with a template "
+                    "or give it to the program under `env:`",
                 )
 
     def row_actions(self, step: Step, loc: Loc, known: frozenset[str] | None) -> None:

@@ -22,9 +22,19 @@ Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
 
+#: The most values one document may expand to: aliases can repeat a subtree many times over.
+MAX_VALUES = 100_000
+_TOO_DEEP = "YAML nests too deeply to read; write the runbook plainly"
+_UNREADABLE = object()  # what _Builder.scalar returns for a value its tag cannot make
+
+
 @dataclass
 class Located:
-    """A parsed document and where each of its values and keys sits in the file."""
+    """A parsed document and where each of its values and keys sits in the file.
+
+    A value on its key's line is located where it starts; a block mapping or list, which starts
+    on a later line, is located at its key, the line an engineer looks for.
+    """
 
     path: str
     data: Any
@@ -55,46 +65,97 @@ def parse_yaml(text: str, path: str) -> Located:
         raise RunbookValidationError(
             [Problem(path, line, column, f"YAML syntax: {what}")], path=path
         ) from exc
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else exc.character
+        message = f"YAML: character {char} is not allowed ({exc.reason})"
+        raise RunbookValidationError([Problem(path, line, column, message)], path=path) from exc
     except yaml.YAMLError as exc:
         raise RunbookValidationError([Problem(path, 1, 1, f"YAML: {exc}")], path=path) from exc
+    except RecursionError as exc:
+        raise RunbookValidationError([Problem(path, 1, 1, _TOO_DEEP)], path=path) from exc
     located = Located(path=path, data=None)
-    problems: list[Problem] = []
     if node is None:
         located.data = {}
         return located
-    located.data = _build(node, (), located, problems, yaml.SafeLoader(""))
-    if problems:
-        raise RunbookValidationError(problems, path=path)
+    builder = _Builder(located)
+    try:
+        located.data = builder.build(node, ())
+    except RecursionError as exc:
+        raise RunbookValidationError([Problem(path, 1, 1, _TOO_DEEP)], path=path) from exc
+    if builder.problems:
+        raise RunbookValidationError(builder.problems, path=path)
     return located
 
 
-def _build(
-    node: yaml.Node,
-    loc: Loc,
-    located: Located,
-    problems: list[Problem],
-    constructor: yaml.SafeLoader,
-) -> Any:
-    located.positions[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    """Build plain values from a node tree, recording positions and collecting problems."""
+
+    def __init__(self, located: Located) -> None:
+        self.located = located
+        self.problems: list[Problem] = []
+        self.constructor = yaml.SafeLoader("")
+        self.open: set[int] = set()  # collections being built: an alias back into one loops
+        self.count = 0
+
+    def add(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(self.located.path, *_mark(node), message))
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.located.positions[loc] = _mark(node)
+        self.count += 1
+        if self.count > MAX_VALUES:
+            if self.count == MAX_VALUES + 1:
+                self.add(node, f"the document expands to more than {MAX_VALUES} values (aliases?)")
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            value = self.scalar(node)
+            return None if value is _UNREADABLE else value
+        if id(node) in self.open:
+            self.add(node, "an alias refers to a value that contains it")
+            return None
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, loc)
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        finally:
+            self.open.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node)
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.add(key_node, "a key must be a plain word, not a list or a mapping")
+                continue
+            key = self.scalar(key_node)
+            if key is _UNREADABLE:
+                continue
             if key in result:
-                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                problems.append(
-                    Problem(located.path, line, col, f"duplicate key {key!r} in the same mapping")
-                )
+                self.add(key_node, f"duplicate key {key!r} in the same mapping")
                 continue
             child = (*loc, key)
-            result[key] = _build(value_node, child, located, problems, constructor)
+            result[key] = self.build(value_node, child)
+            if value_node.start_mark.line > key_node.start_mark.line:
+                self.located.positions[child] = _mark(key_node)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(item, (*loc, i), located, problems, constructor)
-            for i, item in enumerate(node.value)
-        ]
-    return constructor.construct_object(node)
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        """Return the scalar's value, or _UNREADABLE (reported) when its tag cannot make one."""
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.MarkedYAMLError as exc:
+            self.add(node, f"cannot read this value: {exc.problem or 'bad tag'}")
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            tag = node.tag.rsplit(":", 1)[-1]
+            detail = "" if isinstance(exc, KeyError) else f" ({exc})"
+            self.add(node, f"cannot read {node.value!r} as {tag}{detail}")
+        return _UNREADABLE
 
 
 def _message(error: Any) -> str:

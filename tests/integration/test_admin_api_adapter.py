@@ -16,6 +16,7 @@ from agape_ops.errors import (
     AdapterNotConfigured,
     AdapterResponseError,
     AdapterTimeout,
+    AdapterUnavailable,
     NotFound,
 )
 from agape_ops.runbooks.fields import FIELDS
@@ -101,6 +102,57 @@ async def test_reprocess_is_not_retried_on_timeout_and_says_it_may_have_applied(
     with pytest.raises(AdapterTimeout, match="may or may not have been applied"):
         await adapter.execute(_reprocess())
     assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadError("connection reset by peer"),
+    ],
+    ids=["disconnected", "reset"],
+)
+async def test_reprocess_cut_off_after_sending_says_it_may_have_applied(
+    adapter: AdminApiAdapter, router: respx.MockRouter, failure: httpx.TransportError
+) -> None:
+    route = router.post(REPROCESS).mock(side_effect=failure)
+    with pytest.raises(AdapterUnavailable, match="may or may not have been applied") as err:
+        await adapter.execute(_reprocess())
+    assert route.call_count == 1
+    assert "same Idempotency-Key" not in str(err.value)  # a new click sends a new key
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [
+        (httpx.ConnectError("[Errno 111] Connection refused"), AdapterUnavailable),
+        (httpx.ConnectTimeout("timed out"), AdapterTimeout),
+    ],
+    ids=["refused", "connect-timeout"],
+)
+async def test_reprocess_that_never_connected_says_nothing_was_sent(
+    adapter: AdminApiAdapter,
+    router: respx.MockRouter,
+    failure: httpx.TransportError,
+    error: type[Exception],
+) -> None:
+    router.post(REPROCESS).mock(side_effect=failure)
+    with pytest.raises(error, match="nothing was sent") as err:
+        await adapter.execute(_reprocess())
+    assert "may or may not" not in str(err.value)
+
+
+async def test_queue_stats_reads_non_finite_counts_as_unknown_instead_of_crashing(
+    adapter: AdminApiAdapter, router: respx.MockRouter
+) -> None:
+    body = '{"queues": {"email": {"waiting": NaN, "failed": Infinity, "active": -Infinity}}}'
+    router.get(STATS).mock(
+        return_value=httpx.Response(200, text=body, headers={"content-type": "application/json"})
+    )
+    result = await adapter.execute(_request(AdminApiCall(action="queue_stats")))
+    assert result.rows[0]["waiting"] == 0
+    assert result.rows[0]["failed"] == 0
+    assert result.values["total_waiting"] == 0
 
 
 @pytest.mark.parametrize(("code", "why"), [(401, "wrong or expired"), (403, "lacks the rights")])
@@ -269,3 +321,12 @@ def test_describe_gives_method_url_and_body_never_the_token(adapter: AdminApiAda
     assert "Idempotency-Key: r1:reprocess:1" in text
     assert "never retried" in text
     assert TOKEN not in text
+
+
+def test_describe_of_health_names_the_token_exactly_when_it_is_sent(
+    adapter: AdminApiAdapter, client: httpx.AsyncClient
+) -> None:
+    health = _request(AdminApiCall(action="health"))
+    assert adapter.describe(health) == f"GET {HEALTH} (Authorization: Bearer $ADMIN_TOKEN)"
+    tokenless = AdminApiAdapter(client, base_url=BASE, token=None)
+    assert tokenless.describe(health) == f"GET {HEALTH}"

@@ -59,14 +59,20 @@ async def test_an_absent_field_or_a_non_json_body_reports_none(
     client: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     router.get(STATUS_JSON).mock(
-        side_effect=[httpx.Response(200, json={"status": {}}), httpx.Response(200, text="<html>")]
+        side_effect=[
+            httpx.Response(200, json={"status": {}}),
+            httpx.Response(200, text="<html>"),
+            httpx.Response(200, text="[" * 100_000 + "]" * 100_000),
+        ]
     )
     adapter = HttpAdapter(client)
     call = HttpCall(url=STATUS_JSON, json_field="status.indicator")
     absent = await adapter.execute(_request(call))
     not_json = await adapter.execute(_request(call))
+    too_deep = await adapter.execute(_request(call))
     assert absent.values["field"] is None
     assert not_json.values["field"] is None
+    assert too_deep.values["field"] is None
     assert "absent" in absent.summary
 
 

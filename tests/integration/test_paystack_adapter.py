@@ -165,6 +165,30 @@ async def test_429_is_retried_after_the_retry_after_seconds(
     assert route.call_count == 3
 
 
+async def test_a_retry_after_that_is_not_a_finite_number_falls_back_to_backoff(
+    adapter: PaystackAdapter, router: respx.MockRouter, sleep: FakeSleep
+) -> None:
+    router.get(f"{API}/transaction/verify/T-1").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "nan"}),
+            httpx.Response(429, headers={"Retry-After": "inf"}),
+            _verified("success", "T-1"),
+        ]
+    )
+    await adapter.execute(_verify("T-1"))
+    assert sleep.waits == [0.5, 1.0]
+
+
+async def test_a_json_answer_nested_past_the_parser_is_an_adapter_error(
+    adapter: PaystackAdapter, router: respx.MockRouter
+) -> None:
+    router.get(f"{API}/transaction/verify/T-1").mock(
+        return_value=httpx.Response(200, text="[" * 100_000 + "]" * 100_000)
+    )
+    with pytest.raises(AdapterResponseError, match="not JSON"):
+        await adapter.execute(_verify("T-1"))
+
+
 async def test_5xx_is_retried_with_exponential_backoff(
     adapter: PaystackAdapter, router: respx.MockRouter, sleep: FakeSleep
 ) -> None:

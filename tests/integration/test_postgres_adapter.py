@@ -22,6 +22,7 @@ from agape_ops.errors import (
     AdapterTimeout,
     UnsafeOperation,
 )
+from agape_ops.runbooks.fields import FIELDS
 from agape_ops.runbooks.model import PostgresCall, Risk, Step
 
 pytestmark = pytest.mark.integration
@@ -105,6 +106,7 @@ async def test_read_renders_uuid_timestamptz_jsonb_and_interval_as_json_safe_val
     assert row["ratio"] == 12.5
     assert row["retry_count"] == 3
     assert result.values["column_types"]["payload"] == "jsonb"
+    assert set(result.values) == FIELDS[("postgres", "read")]
     assert result.total_rows == 1
 
 

@@ -287,6 +287,17 @@ async def test_queue_failures_reads_attempts_made_and_finished_on(adapter: Redis
     assert abs((datetime.now(UTC) - finished).total_seconds() - 3) < 5
 
 
+async def test_a_failure_with_an_impossible_finish_time_is_listed_without_one(
+    adapter: RedisAdapter, client: Redis
+) -> None:
+    await bullmq_queue(client, "email", version="6.0.0")
+    await add_job(client, "email", "5", failedReason="boom", finishedOn="9" * 30)
+    await client.zadd("bull:email:failed", {"5": float("inf")})
+    result = await adapter.execute(request("queue_failures"))
+    assert [(r["job_id"], r["finished_at"]) for r in result.rows] == [("5", None)]
+    assert result.rows[0]["failed_reason"] == "boom"
+
+
 async def test_no_failures_says_so(adapter: RedisAdapter, client: Redis) -> None:
     await bullmq_queue(client, "email", version="6.0.0")
     result = await adapter.execute(request("queue_failures"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +253,29 @@ def test_uptimerobot_up_is_resolved() -> None:
     assert "status_code" not in alert.values
 
 
+def test_uptimerobot_monitor_names_keep_their_hyphens() -> None:
+    with_url = parsed(
+        bot_message("", username="UptimeRobot")
+        | {
+            "text": "Monitor is DOWN: agape-backend ( https://api.agapelooks.com/healthz ) "
+            "- Reason: HTTP 503",
+            "attachments": [],
+        }
+    )
+    assert with_url.title == "Monitor is DOWN: agape-backend"
+    assert with_url.labels == {
+        "monitor": "agape-backend",
+        "url": "https://api.agapelooks.com/healthz",
+    }
+    assert with_url.values == {"status_code": 503}
+    without_url = parsed(
+        bot_message("", username="UptimeRobot")
+        | {"text": "Monitor is DOWN: agape-admin - Reason: Connection Timeout", "attachments": []}
+    )
+    assert without_url.labels == {"monitor": "agape-admin"}
+    assert without_url.text == "Reason: Connection Timeout"
+
+
 def test_every_fixture_parses_to_its_source() -> None:
     sources = {path.stem: parsed(event(path.stem)).source for path in FIXTURES.glob("*.json")}
     assert sources == {
@@ -468,6 +492,54 @@ def test_from_text_status_words() -> None:
     assert from_text("payments are failing").status is AlertStatus.FIRING
 
 
+# --- odd and hostile payloads -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("subtype", [{"name": "bot_message"}, ["bot_message"], 7])
+def test_a_subtype_that_is_not_a_string_is_not_an_alert(subtype: Any) -> None:
+    assert from_slack_event(person("HighErrorRate on api", subtype=subtype)) is None
+
+
+def test_rich_text_nested_deeper_than_the_stack_is_read_without_crashing() -> None:
+    element: dict[str, Any] = {"type": "text", "text": "lost in the depths"}
+    for _ in range(600):
+        element = {"type": "rich_text_section", "elements": [element]}
+    message = bot_message("[FIRING:1] HighErrorRate", username="Prometheus") | {
+        "blocks": [{"type": "rich_text", "elements": [element]}]
+    }
+    alert = parsed(message)
+    assert alert.alertname == "HighErrorRate"
+    assert "lost in the depths" not in alert.text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        bot_message("", username="UptimeRobot")
+        | {"text": "Monitor is DOWN: api" + " " * 1500 + "!", "attachments": []},
+        bot_message("", username="Grafana")
+        | {"text": "[FIRING:1] X\nValue: " + "var='A' " * 10_000, "attachments": []},
+        bot_message("", username="Datadog")
+        | {"text": "Triggered: " + "on {" * 20_000, "attachments": []},
+        bot_message("", username="Sentry")
+        | {
+            "attachments": [],
+            "blocks": [
+                {"type": "section", "text": {"text": "<https://sentry.io/i/1|Issue>"}},
+                {"type": "section", "text": {"text": "_" * 40_000}},
+            ],
+        },
+        person("Reason." * 10_000),
+    ],
+    ids=["uptimerobot-spaces", "grafana-values", "datadog-scopes", "sentry-tags", "dotted-words"],
+)
+def test_a_huge_message_is_read_in_linear_time(message: dict[str, Any]) -> None:
+    """A message carries tens of thousands of characters; no pattern may backtrack over them."""
+    started = time.perf_counter()
+    assert from_slack_event(message) is not None
+    assert time.perf_counter() - started < 1.0
+
+
 # --- JSON -------------------------------------------------------------------------------------
 
 
@@ -568,6 +640,8 @@ def test_from_json_accepts_an_alert_shaped_object() -> None:
         {"type": "event_callback", "event": "nope"},
         {"title": "x", "values": [1, 2]},
         {"title": "x", "status": "exploded"},
+        "[" * 100_000 + "]" * 100_000,
+        {"type": "message", "subtype": ["bot_message"], "text": "HighErrorRate"},
     ],
 )
 def test_from_json_returns_none_for_what_it_cannot_read(obj: Any) -> None:

@@ -152,6 +152,20 @@ def test_templates_may_use_jinja_names_loops_and_the_context(tmp_path: Path) -> 
     assert lint_text(tmp_path, body) == []
 
 
+def test_a_read_may_read_its_columns_and_their_types_and_nothing_else(tmp_path: Path) -> None:
+    body = """detection:
+  - id: stock
+    title: Stock
+    postgres: {sql: "SELECT sku, stock FROM product_variants"}
+    when: row_count > 0 and column_types.stock == 'integer'
+    finding: "{{ sku }} {{ stock }} {{ rows_changed }}"
+"""
+    [problem] = lint_text(tmp_path, body)
+    assert "finding reads `rows_changed`, which this postgres step does not produce" in (
+        problem.message
+    )
+
+
 def test_write_without_preview_reads_the_target_tables_columns(tmp_path: Path) -> None:
     body = """recovery:
   - id: fix

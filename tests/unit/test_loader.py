@@ -35,15 +35,16 @@ def test_parse_yaml_remembers_where_each_value_starts() -> None:
     located = parse_yaml(HEADER + STEP, "sample.yaml")
     assert located.data["detection"][0]["postgres"]["sql"].startswith("SELECT")
     assert located.where(("id",)) == (1, 5)
-    assert located.where(("detection",)) == (7, 3)
+    assert located.where(("detection",)) == (6, 1)
     assert located.where(("detection", 0)) == (7, 5)
+    assert located.where(("detection", 0, "postgres")) == (9, 5)
     assert located.where(("detection", 0, "postgres", "sql")) == (10, 12)
     assert located.where(("detection", 0, "when")) == (11, 11)
 
 
 def test_where_falls_back_to_the_deepest_part_the_file_has() -> None:
     located = parse_yaml(HEADER + STEP, "sample.yaml")
-    assert located.where(("detection", 0, "postgres", "max_rows")) == (10, 7)
+    assert located.where(("detection", 0, "postgres", "max_rows")) == (9, 5)
     assert located.where(("nothing", "here")) == (1, 1)
     problem = located.problem(("detection", 0, "when"), "bad")
     assert str(problem) == "sample.yaml:11:11: bad"
@@ -74,6 +75,61 @@ def test_every_duplicate_key_is_reported_at_its_second_occurrence() -> None:
         "dup.yaml:3:1: duplicate key 'id' in the same mapping",
         "dup.yaml:5:23: duplicate key 'description' in the same mapping",
     ]
+
+
+def test_an_unknown_key_holding_a_block_is_reported_on_its_own_line() -> None:
+    text = HEADER + "detection:\n  - id: a\n    title: A\n    manual: {items: [x]}\n"
+    text += "    extras:\n      note: n\n"
+    with pytest.raises(RunbookValidationError) as excinfo:
+        validate(parse_yaml(text, "s.yaml"), Runbook)
+    assert problems_of(excinfo) == [
+        "s.yaml:10:5: unknown key 'extras' (check the spelling; see `agape-ops schema`)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("owner: !team platform\n", "1:8: cannot read this value: could not determine"),
+        ("owner: !!python/object:os.system x\n", "1:8: cannot read this value:"),
+        ("summary: x\nseverity: !!int high\n", "2:11: cannot read 'high' as int"),
+        ("auto: !!bool maybe\n", "1:7: cannot read 'maybe' as bool"),
+        ("since: !!timestamp 2024-13-45\n", "1:8: cannot read '2024-13-45' as timestamp"),
+        ("? [a, b]\n: x\n", "1:3: a key must be a plain word, not a list or a mapping"),
+        ("{a: 1}: x\n", "1:1: a key must be a plain word"),
+        ("steps: &s [*s]\n", "1:8: an alias refers to a value that contains it"),
+        ("title: x\nsummary: a\x07b\n", "2:11: YAML: character U+0007 is not allowed"),
+        ("a: " + "[" * 1000 + "]" * 1000 + "\n", "1:1: YAML nests too deeply to read"),
+    ],
+    ids=[
+        "unknown-tag",
+        "python-tag",
+        "bad-int",
+        "bad-bool",
+        "bad-timestamp",
+        "list-key",
+        "mapping-key",
+        "recursive-alias",
+        "control-character",
+        "deep-nesting",
+    ],
+)
+def test_yaml_that_cannot_be_read_is_a_located_problem(text: str, expected: str) -> None:
+    with pytest.raises(RunbookValidationError) as excinfo:
+        parse_yaml(text, "odd.yaml")
+    [problem] = problems_of(excinfo)
+    assert problem.startswith(f"odd.yaml:{expected}")
+
+
+def test_aliases_that_expand_without_end_are_refused() -> None:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for depth in range(1, 9):
+        name, inner = chr(ord("a") + depth), chr(ord("a") + depth - 1)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{inner}"] * 9) + "]")
+    with pytest.raises(RunbookValidationError) as excinfo:
+        parse_yaml("\n".join(lines) + "\n", "bomb.yaml")
+    [problem] = problems_of(excinfo)
+    assert "expands to more than 100000 values (aliases?)" in problem
 
 
 def test_an_empty_document_is_an_empty_mapping() -> None:

@@ -135,3 +135,8 @@ def test_a_rendered_row_is_json_serialisable() -> None:
 
 def test_repeated_column_names_are_made_distinct() -> None:
     assert unique_columns(["id", "name", "id", "id"]) == ["id", "name", "id_2", "id_3"]
+
+
+def test_renamed_columns_never_collide_with_a_column_of_that_name() -> None:
+    assert unique_columns(["id", "id", "id_2"]) == ["id", "id_3", "id_2"]
+    assert unique_columns(["id_2", "id", "id"]) == ["id_2", "id", "id_3"]
