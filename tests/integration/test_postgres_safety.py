@@ -262,16 +262,17 @@ async def test_a_string_reads_as_checked_even_where_backslashes_escape_quotes(
 
 
 async def test_a_huge_result_is_counted_on_the_server_and_only_limit_rows_are_fetched(
-    adapter: PostgresAdapter,
+    pool: AsyncConnectionPool,
 ) -> None:
-    started = time.monotonic()
+    # A generous statement timeout: this proves where rows are counted, not how fast a busy
+    # CI machine sorts them.
+    adapter = PostgresAdapter(pool, statement_timeout_ms=20_000, lock_timeout_ms=300)
     result = await adapter.execute(
         request("SELECT g FROM generate_series(1, 2000000) AS g ORDER BY g", limit=3)
     )
     assert result.total_rows == 2_000_000
     assert result.rows == [{"g": 1}, {"g": 2}, {"g": 3}]
     assert result.summary == "2000000 rows (first 3 shown)"
-    assert time.monotonic() - started < 5
     cursors = await adapter.execute(request("SELECT name, statement FROM pg_cursors"))
     assert cursors.rows[0]["name"] == "agape_ops_rows"
     assert cursors.rows[0]["statement"].startswith('DECLARE "agape_ops_rows" CURSOR FOR')
