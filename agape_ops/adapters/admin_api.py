@@ -77,21 +77,17 @@ class AdminApiAdapter:
     async def execute(self, request: AdapterRequest) -> StepResult:
         """Make the admin API call the step names and return its result."""
         call = _admin_call(request)
-        started = time.perf_counter()
         try:
             if call.action == "reprocess_webhook":
-                result = await self._reprocess(call.webhook_id or "", request.idempotency_key)
-            elif call.action == "queue_stats":
-                result = await self._queue_stats()
-            elif call.action == "health":
-                result = await self._health()
-            else:
-                result = await self._call(call, request.idempotency_key)
+                return await self._reprocess(call.webhook_id or "", request.idempotency_key)
+            if call.action == "queue_stats":
+                return await self._queue_stats()
+            if call.action == "health":
+                return await self._health()
+            return await self._call(call, request.idempotency_key)
         except AdapterError as exc:
             exc.step_id = exc.step_id or request.step.id
             raise
-        elapsed = int((time.perf_counter() - started) * 1000)
-        return result.model_copy(update={"duration_ms": elapsed})
 
     async def preview(self, request: AdapterRequest) -> StepResult | None:
         """Return None: the admin API has no dry run; describe() says what will be sent."""

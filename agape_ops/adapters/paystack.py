@@ -94,21 +94,17 @@ class PaystackAdapter:
     async def execute(self, request: AdapterRequest) -> StepResult:
         """Make the Paystack call the step names and return its figures."""
         call = _paystack_call(request)
-        started = time.perf_counter()
         try:
             if call.action == "verify":
-                result = await self._verify(call.reference or "")
-            elif call.action == "verify_many":
-                result = await self._verify_many(_references(request))
-            elif call.action == "list_transactions":
-                result = await self._list_transactions(call)
-            else:
-                result = await self._status_page.result("Paystack")
+                return await self._verify(call.reference or "")
+            if call.action == "verify_many":
+                return await self._verify_many(_references(request))
+            if call.action == "list_transactions":
+                return await self._list_transactions(call)
+            return await self._status_page.result("Paystack")
         except AdapterError as exc:
             exc.step_id = exc.step_id or request.step.id
             raise
-        elapsed = int((time.perf_counter() - started) * 1000)
-        return result.model_copy(update={"duration_ms": elapsed})
 
     async def preview(self, request: AdapterRequest) -> StepResult | None:
         """Return None: every Paystack call is a read."""

@@ -102,20 +102,16 @@ class PostgresAdapter:
                 adapter=NAME,
                 step_id=request.step.id,
             )
-        started = time.monotonic()
         async with self._transaction(request, call, read_only=read) as conn:
             if read:
-                result = await self._read(conn, call, params)
-            else:
-                result = await self._write(conn, request, call, params, statement)
-        return result.model_copy(update={"duration_ms": _ms_since(started)})
+                return await self._read(conn, call, params)
+            return await self._write(conn, request, call, params, statement)
 
     async def preview(self, request: AdapterRequest) -> StepResult | None:
         """List the rows a write step would change, in a read-only transaction."""
         if request.step.risk is Risk.READ:
             return None
         call, params, statement = self._prepare(request)
-        started = time.monotonic()
         preview_sql, preview_params = self._preview_sql(request, call, params, statement)
         if preview_sql is None:
             return StepResult(
@@ -128,7 +124,7 @@ class PostgresAdapter:
         changes = f"would change {_rows(count)}"
         if call.max_rows is not None and count > call.max_rows:
             changes += f", more than its limit of {call.max_rows}: it will be refused"
-        result = table(
+        return table(
             changes,
             columns,
             rows,
@@ -136,7 +132,6 @@ class PostgresAdapter:
             values={"preview_count": count, "column_types": types},
             limit=call.limit,
         )
-        return result.model_copy(update={"duration_ms": _ms_since(started)})
 
     def describe(self, request: AdapterRequest) -> str:
         """Say exactly what ``execute`` runs: the SQL, its parameters, and the row guard."""

@@ -103,19 +103,16 @@ class RedisAdapter:
     async def execute(self, request: AdapterRequest) -> StepResult:
         """Run the step's Redis command and return its figures."""
         call = _call(request)
-        started = time.monotonic()
         async with self._translated(request.step.id) as client:
             if call.command == "ping":
-                result = await self._ping(client)
-            elif call.command == "info":
-                result = await self._info(client)
-            elif call.command == "queue_stats":
-                result = await self._queue_stats(client, call)
-            elif call.command == "queue_failures":
-                result = await self._queue_failures(client, call)
-            else:
-                result = await self._discover(client, call)
-        return result.model_copy(update={"duration_ms": round((time.monotonic() - started) * 1000)})
+                return await self._ping(client)
+            if call.command == "info":
+                return await self._info(client)
+            if call.command == "queue_stats":
+                return await self._queue_stats(client, call)
+            if call.command == "queue_failures":
+                return await self._queue_failures(client, call)
+            return await self._discover(client, call)
 
     async def preview(self, request: AdapterRequest) -> StepResult | None:
         """Return None: every Redis step only reads."""

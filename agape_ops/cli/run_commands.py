@@ -154,10 +154,10 @@ def runs(only_open: bool, limit: int) -> None:
     """List runs newest first: id, state, runbook, when opened, by whom, rehearsal or not."""
     from rich.console import Console
 
-    from agape_ops.engine.records import RunState
+    from agape_ops.engine.records import ACTIVE_STATES
     from agape_ops.surfaces.console import render
 
-    states = [RunState.OPEN, RunState.ACKNOWLEDGED, RunState.MITIGATED] if only_open else None
+    states = list(ACTIVE_STATES) if only_open else None
 
     async def work(container: Container) -> None:
         found = await container.store.list_runs(states=states, limit=limit)

@@ -27,6 +27,3 @@ class KeyedLocks:
             if self._users[key] == 0:
                 del self._users[key]
                 del self._locks[key]
-
-    def __len__(self) -> int:
-        return len(self._locks)

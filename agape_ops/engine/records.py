@@ -46,6 +46,10 @@ _STATE_WORDS = {
 }
 
 
+#: States of a run still being worked on (neither resolved nor closed).
+ACTIVE_STATES: tuple[RunState, ...] = (RunState.OPEN, RunState.ACKNOWLEDGED, RunState.MITIGATED)
+
+
 @dataclass
 class Run:
     """One walkthrough of one runbook, from the alert (or command) that opened it to its close."""

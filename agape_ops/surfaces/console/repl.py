@@ -21,7 +21,7 @@ from agape_ops.alerts.model import Alert, AlertStatus
 from agape_ops.alerts.normalise import from_json, from_text
 from agape_ops.bootstrap import Container
 from agape_ops.engine.commands import Acknowledge, AddNote, ProvideInput, SetState, StartRun
-from agape_ops.engine.records import Run, RunState, StepState
+from agape_ops.engine.records import ACTIVE_STATES, Run, StepState
 from agape_ops.engine.results import StepResult
 from agape_ops.errors import AgapeError, UnknownRun
 from agape_ops.runbooks.triggers import match_alert
@@ -32,7 +32,6 @@ from agape_ops.surfaces.ops_command import SUBCOMMANDS, OpsCommand, OpsUsage, pa
 
 log = logging.getLogger(__name__)
 
-OPEN_STATES = [RunState.OPEN, RunState.ACKNOWLEDGED, RunState.MITIGATED]
 STATE_OF = {"mitigated": "mitigated", "resolve": "resolved", "close": "closed"}
 NO_CURRENT_RUN = (
     "no current run: open one with `alert ...` or `/ops start <runbook>`, or pick one with "
@@ -229,7 +228,7 @@ class Session:
             self.current = self._run(command.target).id
             self._status(self.current)
         elif name == "status" and command.run_id is None and self.current is None:
-            runs = self.call(container.store.list_runs(states=OPEN_STATES))
+            runs = self.call(container.store.list_runs(states=list(ACTIVE_STATES)))
             show(render.runs_table(runs) if runs else render.note_line("No open runs."))
         else:
             self._run_scoped(command)
