@@ -7,7 +7,6 @@ gets the same redactor, and teaches it the secret inputs people give.
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -23,10 +22,9 @@ from agape_ops.adapters.postgres import PostgresAdapter, open_pool
 from agape_ops.adapters.redis import RedisAdapter, open_client
 from agape_ops.adapters.shell import ShellAdapter
 from agape_ops.engine.engine import Engine
+from agape_ops.engine.handlers import default_handlers
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import Adapter
-from agape_ops.engine.postmortem import render_json, render_markdown
-from agape_ops.engine.records import Run
 from agape_ops.errors import ConfigError, RunbookError
 from agape_ops.redaction import RedactingAdapter, RedactingFilter, Redactor
 from agape_ops.runbooks.loader import Catalog, load_catalog, load_team_file
@@ -52,19 +50,6 @@ class Container:
 
     async def aclose(self) -> None:
         await self._exit.aclose()
-
-    async def timeline_export(self, run: Run, fmt: str) -> str:
-        """Return a run's postmortem export (Markdown, or JSON when ``fmt`` is json), redacted.
-
-        The alert's own text is kept as it came, so redact what it may quote (a DSN, a key).
-        """
-        runbook = self.catalog.runbooks.get(run.runbook_id)
-        steps = await self.store.get_steps(run.id)
-        events = await self.store.events(run.id)
-        if fmt == "json":
-            data = self.redactor.value(render_json(run, runbook, steps, events))
-            return json.dumps(data, indent=2)
-        return self.redactor.text(render_markdown(run, runbook, steps, events))
 
 
 def load_team(settings: Settings) -> Team:
@@ -181,6 +166,8 @@ async def build(settings: Settings | None = None, *, configure_logs: bool = True
         store=store,
         adapters=adapters,
         permissions=permissions_for(settings, team),
+        handlers=default_handlers(),
+        team=team,
         settings_context=settings_context(settings),
         run_prefix=settings.ops_run_prefix,
         redactor=redactor,

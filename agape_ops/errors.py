@@ -25,6 +25,7 @@ are converted at the boundary (``raise AdapterError(...) from exc``)::
     │   ├── StepBusy                the step is running already
     │   └── LockHeld                another run holds the step's lock
     └── StoreError                  the bot's own store is unreachable or unwritable
+        └── Conflict                a concurrent writer got there first; try the command again
 """
 
 from __future__ import annotations
@@ -185,3 +186,7 @@ class LockHeld(EngineError):
 
 class StoreError(AgapeError):
     """The bot's own store is unreachable or unwritable."""
+
+
+class Conflict(StoreError):
+    """A concurrent writer got there first (e.g. opened the run for an alert): try again."""

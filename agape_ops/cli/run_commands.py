@@ -131,7 +131,7 @@ def console(dry_run: bool, actor: str | None) -> None:
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         try:
             session = Session(
-                container=container,
+                engine=container.engine,
                 terminal=Terminal(
                     make_console(sys.stdout),
                     line_reader(sys.stdin, sys.stdout),
@@ -140,6 +140,8 @@ def console(dry_run: bool, actor: str | None) -> None:
                 actor=person,
                 call=runner.run,
                 dry_run=dry_run,
+                problems=[str(p) for p in container.catalog.problems],
+                redact=container.redactor.text,
             )
             failed = session.loop()
         finally:
@@ -154,13 +156,10 @@ def runs(only_open: bool, limit: int) -> None:
     """List runs newest first: id, state, runbook, when opened, by whom, rehearsal or not."""
     from rich.console import Console
 
-    from agape_ops.engine.records import ACTIVE_STATES
     from agape_ops.surfaces.console import render
 
-    states = list(ACTIVE_STATES) if only_open else None
-
     async def work(container: Container) -> None:
-        found = await container.store.list_runs(states=states, limit=limit)
+        found = await container.engine.runs(active=only_open, limit=limit)
         if not found:
             click.echo("No runs yet.")
             return
@@ -183,8 +182,7 @@ def timeline(run_id: str, fmt: str) -> None:
     """Print RUN's postmortem export: summary, alert, timeline with who and how long, steps."""
 
     async def work(container: Container) -> str:
-        run = await container.engine.get_run(run_id)
-        return await container.timeline_export(run, fmt)
+        return await container.engine.export(run_id, fmt)
 
     click.echo(_with_container(work).rstrip("\n"))
 

@@ -8,10 +8,11 @@ command twice answers with the first outcome and executes nothing more.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from agape_ops.alerts.model import Alert
-from agape_ops.engine.records import Run, StepRecord
+from agape_ops.engine.records import Event, Run, StepRecord
 from agape_ops.engine.results import StepResult
 
 
@@ -91,34 +92,97 @@ class AddNote:
     key: str
 
 
+@dataclass(frozen=True)
+class OpenForAlert:
+    """An alert arrived: attach it to the active run of its fingerprint, or open one.
+
+    ``key`` is the delivery's idempotency key (for Slack, from the event id), so a retried
+    delivery does nothing more. ``source`` says where the alert was posted (channel and message
+    ts), kept on the run so a surface can answer in that message's thread.
+    """
+
+    alert: Alert
+    fingerprint: str
+    actor: str
+    key: str
+    source: dict[str, Any] = field(default_factory=dict)
+    rehearsal: bool = False
+    auto: bool = True
+
+
 Command = (
-    StartRun | Acknowledge | RunStep | MarkItemDone | SkipStep | ProvideInput | SetState | AddNote
+    StartRun
+    | OpenForAlert
+    | Acknowledge
+    | RunStep
+    | MarkItemDone
+    | SkipStep
+    | ProvideInput
+    | SetState
+    | AddNote
 )
+
+
+class Status(StrEnum):
+    """What came of a command; surfaces switch on it."""
+
+    DONE = "done"
+    REFUSED = "refused"  # not permitted, or a lock another run holds: says who may
+    NEEDS_CONFIRMATION = "needs_confirmation"
+    NEEDS_INPUTS = "needs_inputs"
+    AWAITING_APPROVAL = "awaiting_approval"  # a two-person step waits for a second approver
+    DUPLICATE = "duplicate"  # a repeated delivery: nothing executed, the first answer given
+    FAILED = "failed"  # bad input, a wrong state, or the step's call failed
+
+
+class Intake(StrEnum):
+    """What alert intake did with an alert."""
+
+    OPENED = "opened"
+    ATTACHED = "attached"  # a re-fire of the active run's alert
+    RESOLVED = "resolved"  # monitoring says the active run's alert resolved
+    NO_RUN = "no_run"  # resolved, with no active run to tell
+    UNMATCHED = "unmatched"  # no runbook matches
 
 
 @dataclass
 class Outcome:
-    """What came of a command: whether it did what was asked, and what to tell the person.
+    """What came of a command: its status, what to tell the person, and what it touched.
 
-    ``needs_confirmation`` and ``needs_inputs`` ask the surface to come back with a
-    confirmed command or the missing values; ``duplicate`` marks a repeated delivery that
-    executed nothing and answers with the first outcome's message.
+    A duplicate answers with the first delivery's message; ``first`` is that delivery's
+    status (None while it is still running). ``events`` are the timeline events the command
+    committed, in order.
     """
 
-    ok: bool
+    status: Status
     message: str
     run: Run | None = None
     step: StepRecord | None = None
     result: StepResult | None = None
-    needs_confirmation: bool = False
     needs_inputs: list[str] = field(default_factory=list)
-    duplicate: bool = False
     error: str | None = None
+    first: Status | None = None
+    intake: Intake | None = None
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Say whether the command (or, for a duplicate, its first delivery) did what it asked."""
+        status = self.first if self.status is Status.DUPLICATE else self.status
+        return status is Status.DONE
+
+    @property
+    def duplicate(self) -> bool:
+        return self.status is Status.DUPLICATE
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.status is Status.NEEDS_CONFIRMATION
 
     def stored(self) -> dict[str, Any]:
         """Return what the store keeps of this outcome for later duplicates."""
         return {
-            "ok": self.ok,
+            "status": self.status.value,
             "message": self.message,
             "run_id": self.run.id if self.run else None,
             "step_id": self.step.step_id if self.step else None,

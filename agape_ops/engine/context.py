@@ -172,13 +172,26 @@ def resolve_inputs(
 
 def validate_input(name: str, spec: Input, value: str) -> str:
     """Return the value stripped, or raise InputError when it fails the input's pattern."""
+    return validate_value(
+        name,
+        value,
+        pattern=spec.pattern,
+        label=spec.description,
+        example=spec.example,
+        secret=spec.secret,
+    )
+
+
+def validate_value(
+    name: str, value: str, *, pattern: str, label: str, example: str | None, secret: bool
+) -> str:
+    """Return the value stripped, or raise InputError saying what it should look like."""
     value = value.strip()
-    if not re.fullmatch(spec.pattern, value):
-        example = f" (for example {spec.example})" if spec.example else ""
-        shown = "the value given" if spec.secret else f"“{value[:80]}”"
+    if not re.fullmatch(pattern, value):
+        hint = f" (for example {example})" if example else ""
+        shown = "the value given" if secret else f"“{value[:80]}”"
         raise InputError(
-            f"{shown} is not a valid {spec.description.rstrip('.').lower()}{example}",
-            input_name=name,
+            f"{shown} is not a valid {label.rstrip('.').lower()}{hint}", input_name=name
         )
     return value
 
@@ -194,35 +207,14 @@ def redacted_inputs(runbook: Runbook, values: Mapping[str, str]) -> dict[str, st
     return {k: (MASK if is_secret(runbook, k) else v) for k, v in values.items()}
 
 
-class HeldSecrets:
-    """Secret input values per run, held in this process's memory and never stored.
+def split_secret(
+    runbook: Runbook, values: Mapping[str, str], redactor: Redactor
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Return the (public, secret) input values, teaching the redactor the secret ones.
 
-    The store (and so every export, status and other process) never sees them: after a
-    restart, or from another process, a step asks for them again. A closed run's are forgotten.
-    Each value is taught to the redactor, so nothing that echoes it back can show it.
+    Public values may be kept on the run; secret ones travel only with the command that uses
+    them, so no process holds them and nothing stores them.
     """
-
-    def __init__(self, redactor: Redactor) -> None:
-        self.redactor = redactor
-        self._runs: dict[str, dict[str, str]] = {}
-
-    def split(
-        self, runbook: Runbook, values: Mapping[str, str]
-    ) -> tuple[dict[str, str], dict[str, str]]:
-        """Return the (public, secret) input values; the secret ones are redacted from now on."""
-        secret = {k: v for k, v in values.items() if is_secret(runbook, k)}
-        self.redactor.add(secret.values())
-        return {k: v for k, v in values.items() if k not in secret}, secret
-
-    def of(self, run_id: str) -> dict[str, str]:
-        """Return the run's secret input values."""
-        return dict(self._runs.get(run_id, {}))
-
-    def keep(self, run_id: str, values: Mapping[str, str]) -> None:
-        """Hold these secret input values for the run's later steps."""
-        if values:
-            self._runs.setdefault(run_id, {}).update(values)
-
-    def forget(self, run_id: str) -> None:
-        """Drop the run's secret input values."""
-        self._runs.pop(run_id, None)
+    secret = {k: v for k, v in values.items() if is_secret(runbook, k)}
+    redactor.add(secret.values())
+    return {k: v for k, v in values.items() if k not in secret}, secret

@@ -1,54 +1,54 @@
-"""The run engine: every change to a run goes through here as a command.
+"""The run engine: the one entry point for every change to a run, and the queries surfaces read.
 
-For each command the engine checks the run's state and the actor's permission, takes the
-command's idempotency key, calls the adapter (never the surface), and appends what happened to
-the run's timeline. Surfaces render the outcome and the events; they never call adapters.
+``execute`` hands each command to its handler (a registry the composition root fills). A handler
+works inside units of work (``engine/unit.py``): one store transaction that holds the run,
+claims the command's idempotency key, checks and changes the run, stages its timeline events and
+stores its outcome, all committed together. Events reach listeners only after the commit.
+
+Nothing here holds state that decides what happens to a run: locks, idempotency, step claims
+and leases live in the store, so several bot processes can share one PostgreSQL store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agape_ops.engine import run_changes, transitions
-from agape_ops.engine.commands import (
-    Acknowledge,
-    AddNote,
-    Command,
-    MarkItemDone,
-    Outcome,
-    ProvideInput,
-    RunStep,
-    SetState,
-    SkipStep,
-    StartRun,
-)
-from agape_ops.engine.context import redacted_inputs, validate_input
-from agape_ops.engine.locks import KeyedLocks
-from agape_ops.engine.permissions import Permissions, approval_subject
+from agape_ops.engine import views
+from agape_ops.engine.commands import Command, Outcome, Status
+from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import Adapter
-from agape_ops.engine.records import Run, RunState, StepRecord, StepState
-from agape_ops.engine.results import StepResult
+from agape_ops.engine.postmortem import render_json, render_markdown
+from agape_ops.engine.records import ACTIVE_STATES, Event, Run
 from agape_ops.engine.steps import Plan, StepRunner
 from agape_ops.engine.store import RunStore
-from agape_ops.engine.timeline import Listener, Timeline
+from agape_ops.engine.unit import DuplicateDelivery, Unit
 from agape_ops.errors import (
     EngineError,
     InputError,
-    LockHeld,
-    PermissionDenied,
     TemplateError,
     UnknownRun,
     UnknownRunbook,
     UnknownStep,
 )
 from agape_ops.redaction import Redactor
-from agape_ops.runbooks.model import Risk, Runbook, Step
+from agape_ops.runbooks.model import Runbook, Step, Team
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[["Engine", Any], Awaitable[Outcome]]
+Listener = Callable[[Event], Awaitable[None]]
+
+#: How long a repeated delivery waits for the first one's answer before saying it is busy.
+DUPLICATE_WAIT_S = 30.0
+#: How long a claimed step stays claimed without its process renewing the lease.
+STEP_LEASE_S = 30.0
 
 
 def utcnow() -> datetime:
@@ -56,10 +56,7 @@ def utcnow() -> datetime:
 
 
 class Engine:
-    """Runs runbooks as durable state machines over a store and a set of adapters.
-
-    Secret inputs are held in memory, never stored, and taught to ``redactor`` (the log's too).
-    """
+    """Runs runbooks as durable state machines over a store and a set of adapters."""
 
     def __init__(
         self,
@@ -68,109 +65,128 @@ class Engine:
         store: RunStore,
         adapters: Mapping[str, Adapter],
         permissions: Permissions,
+        handlers: Mapping[type, Handler] | None = None,
+        team: Team | None = None,
         settings_context: Mapping[str, str | None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         run_prefix: str = "INC",
         redactor: Redactor | None = None,
+        step_lease_s: float = STEP_LEASE_S,
+        duplicate_wait_s: float = DUPLICATE_WAIT_S,
     ) -> None:
+        if handlers is None:
+            from agape_ops.engine.handlers import default_handlers
+
+            handlers = default_handlers()
         self.runbooks = runbooks
         self.store = store
         self.adapters = adapters
         self.permissions = permissions
-        self.settings_context = dict(settings_context or {})
+        self.handlers = dict(handlers)
+        self.team = team or Team()
         self.clock = clock
         self.run_prefix = run_prefix
-        self.timeline = Timeline(store, clock)
+        self.redactor = redactor or Redactor([])
+        self.step_lease = timedelta(seconds=step_lease_s)
+        self.duplicate_wait_s = duplicate_wait_s
         self.stepper = StepRunner(
-            store=store,
             adapters=adapters,
-            timeline=self.timeline,
-            settings_context=self.settings_context,
-            clock=clock,
-            redactor=redactor or Redactor([]),
+            settings_context=dict(settings_context or {}),
+            redactor=self.redactor,
         )
-        self._clicks = KeyedLocks()  # one execution per idempotency key
-        self._runs = KeyedLocks()  # one change at a time to a run's own record
+        self._listeners: list[Listener] = []
 
     # -- events ------------------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> None:
-        """Call ``listener`` with every event the engine appends, in order."""
-        self.timeline.listeners.append(listener)
+        """Call ``listener`` with every event this engine commits, in order, after the commit."""
+        self._listeners.append(listener)
+
+    async def publish(self, events: Iterable[Event]) -> None:
+        """Hand committed events to every listener; a failing listener is reported, not fatal."""
+        for event in events:
+            for listener in self._listeners:
+                try:
+                    await listener(event)
+                except Exception:  # a broken surface must not break the run; report it
+                    log.exception("event listener failed on %s", event.kind)
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[Unit]:
+        """Open a unit of work: one transaction; its events are published after it commits."""
+        async with self.store.transaction() as tx:
+            unit = Unit(tx, self.clock)
+            yield unit
+            unit.events = await tx.append_events(unit.staged)
+        await self.publish(unit.events)
 
     # -- the one entry point -----------------------------------------------------------------
 
     async def execute(self, command: Command) -> Outcome:
         """Carry out a command exactly once per idempotency key; never raise for bad input."""
-        async with self._clicks.hold(command.key):
-            run_id = getattr(command, "run_id", None)
-            claim = await self.store.claim_command(command.key, run_id)
-            if not claim.claimed:
-                return await self._duplicate(claim.outcome)
+        handler = self.handlers.get(type(command))
+        if handler is None:
+            raise TypeError(f"no handler for {type(command).__name__}")
+        deadline = time.monotonic() + self.duplicate_wait_s
+        while True:
             try:
-                outcome = await self._dispatch(command)
+                return await handler(self, command)
+            except DuplicateDelivery as duplicate:
+                stored = duplicate.outcome or await self._first_answer(command.key, deadline)
+                if stored is None:  # the first delivery rolled back: this one may go ahead
+                    continue
+                return await self._duplicate(stored)
+            except (EngineError, InputError, TemplateError) as exc:
+                outcome = Outcome(
+                    Status.FAILED, self.redactor.text(exc.message), error=type(exc).__name__
+                )
+                await self.store.finish_command(command.key, outcome.stored())
+                return outcome
             except BaseException as exc:
-                # Record that this click ended, so a redelivery does not wait forever on an
-                # outcome that will never come; the surface reports the failure. It may have
-                # stopped after changing something: point to the timeline, not a blind retry.
-                failed = Outcome(
-                    ok=False,
-                    message=f"this command stopped ({type(exc).__name__}) before it finished; "
-                    "check the run's timeline for what it did before trying again",
+                # Record that this click ended, so a redelivery does not wait for an outcome
+                # that will never come; it may have stopped after changing something: point to
+                # the timeline, not a blind retry.
+                stopped = Outcome(
+                    Status.FAILED,
+                    f"this command stopped ({type(exc).__name__}) before it finished; check "
+                    "the run's timeline for what it did before trying again",
                     error=type(exc).__name__,
                 )
-                await asyncio.shield(self.store.finish_command(command.key, failed.stored()))
+                await asyncio.shield(self.store.finish_command(command.key, stopped.stored()))
                 raise
-            await self.store.finish_command(command.key, outcome.stored())
-            return outcome
 
-    async def _duplicate(self, stored: dict[str, Any] | None) -> Outcome:
+    async def _first_answer(self, key: str, deadline: float) -> dict[str, Any] | None:
+        """Wait for the first delivery's stored outcome; None if it rolled back."""
+        pause = 0.005
+        while True:
+            stored = await self.store.command_outcome(key)
+            if stored is not None:
+                return None if stored.get("unclaimed") else stored
+            if time.monotonic() >= deadline:
+                return {
+                    "status": Status.FAILED.value,
+                    "message": "this click is already being handled; nothing was repeated",
+                    "pending": True,
+                }
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+    async def _duplicate(self, stored: Mapping[str, Any]) -> Outcome:
         """Answer a repeated delivery with the first outcome, its run included."""
-        if stored is None:
-            return Outcome(
-                ok=False,
-                duplicate=True,
-                message="this click is already being handled; nothing was repeated",
-            )
         run_id = stored.get("run_id")
+        first = None if stored.get("pending") else Status(stored.get("status", "failed"))
         return Outcome(
-            ok=bool(stored.get("ok")),
-            duplicate=True,
-            message=str(stored.get("message", "")),
+            Status.DUPLICATE,
+            str(stored.get("message", "")),
             error=stored.get("error"),
+            first=first,
             run=await self.store.get_run(run_id) if isinstance(run_id, str) else None,
         )
-
-    async def _dispatch(self, command: Command) -> Outcome:
-        try:
-            if isinstance(command, StartRun):
-                return await self._start(command)
-            if isinstance(command, RunStep):
-                return await self._run_step(command)
-            async with self._runs.hold(command.run_id.upper()):
-                return await self._change_run(command)
-        except (EngineError, InputError, TemplateError) as exc:
-            message = self.stepper.redactor.text(exc.message)
-            return Outcome(ok=False, message=message, error=type(exc).__name__)
-
-    async def _change_run(
-        self, command: Acknowledge | MarkItemDone | SkipStep | ProvideInput | SetState | AddNote
-    ) -> Outcome:
-        if isinstance(command, MarkItemDone):
-            return await run_changes.mark_item(self, command)
-        if isinstance(command, SkipStep):
-            return await run_changes.skip(self, command)
-        if isinstance(command, ProvideInput):
-            return await run_changes.provide_input(self, command)
-        if isinstance(command, SetState):
-            return await run_changes.set_state(self, command)
-        if isinstance(command, AddNote):
-            return await run_changes.note(self, command)
-        return await run_changes.acknowledge(self, command)
 
     # -- lookups -----------------------------------------------------------------------------
 
     async def get_run(self, run_id: str) -> Run:
+        """Return a run by id, or say there is none and how to find the open ones."""
         run = await self.store.get_run(run_id.upper())
         if run is None:
             raise UnknownRun(f"no run {run_id}; `/ops status` lists the open ones")
@@ -189,169 +205,93 @@ class Engine:
             raise UnknownStep(f"{runbook.id} has no step {step_id!r} (steps: {known})")
         return step
 
-    # -- start -------------------------------------------------------------------------------
+    # -- queries for surfaces ----------------------------------------------------------------
 
-    async def _start(self, command: StartRun) -> Outcome:
-        runbook = self.runbooks.get(command.runbook_id)
-        if runbook is None:
-            known = ", ".join(sorted(self.runbooks)) or "none loaded"
-            raise UnknownRunbook(f"no runbook {command.runbook_id!r} (runbooks: {known})")
-        inputs: dict[str, str] = {}
-        for name, value in command.inputs.items():
-            if name not in runbook.inputs:
-                raise InputError(f"{runbook.id} has no input {name!r}", input_name=name)
-            inputs[name] = validate_input(name, runbook.inputs[name], value)
-        public, secret = self.stepper.held.split(runbook, inputs)
-        # Kept and shown again: an alert quoting a DSN or a key must not be repeated with it.
-        dumped = command.alert.model_dump(mode="json") if command.alert else None
-        alert = self.stepper.redactor.value(dumped)
-        run = await self.store.create_run(
-            Run(
-                id=self.run_prefix,
-                number=0,
-                runbook_id=runbook.id,
-                title=runbook.title,
-                severity=runbook.severity.value,
-                state=RunState.OPEN,
-                created_by=command.actor,
-                created_at=self.clock(),
-                alert=alert,
-                fingerprint=command.fingerprint,
-                inputs=public,
-                rehearsal=command.rehearsal,
-                surface=dict(command.surface),
-            )
-        )
-        self.stepper.held.keep(run.id, secret)
-        cause = f"alert “{alert['title']}”" if alert else f"{command.actor}"
-        rehearsal = " (rehearsal: writes are shown, not executed)" if run.rehearsal else ""
-        await self.timeline.record(
-            run,
-            command.actor,
-            "run.opened",
-            f"{run.id} opened: {runbook.title} ({runbook.severity.value}) by {cause}{rehearsal}",
-            detail={
-                "runbook": runbook.id,
-                "rehearsal": run.rehearsal,
-                "inputs": redacted_inputs(runbook, inputs),
-            },
-        )
-        if command.auto:
-            await self.stepper.run_auto_steps(run, runbook)
-        return Outcome(ok=True, message=f"{run.id} opened: {runbook.title}", run=run)
-
-    async def run_auto_steps(self, run_id: str) -> list[StepRecord]:
-        """Run the runbook's automatic checks (detection, and steps marked ``auto``)."""
+    async def view(self, run_id: str) -> views.RunView:
+        """Return the surface-neutral view of a run: headline, steps, buttons, approvals."""
         run = await self.get_run(run_id)
-        return await self.stepper.run_auto_steps(run, self.runbook_of(run))
+        records = await self.store.get_steps(run.id)
+        approvals = await self.store.approvals(run.id)
+        return views.run_view(
+            run,
+            self.runbooks.get(run.runbook_id),
+            records,
+            approvals,
+            self.team,
+            now=self.clock(),
+        )
+
+    async def runs(self, *, active: bool = False, limit: int = 50) -> list[Run]:
+        """Return runs newest first (only those not yet resolved, when ``active``)."""
+        return await self.store.list_runs(
+            states=list(ACTIVE_STATES) if active else None, limit=limit
+        )
+
+    async def timeline(self, run_id: str) -> list[Event]:
+        """Return a run's timeline in order."""
+        return await self.store.events((await self.get_run(run_id)).id)
+
+    async def export(self, run_id: str, fmt: str = "md") -> str:
+        """Return a run's postmortem draft as Markdown (or JSON when ``fmt`` is json), redacted.
+
+        The alert's own text is kept as it came, so redact what it may quote (a DSN, a key).
+        """
+        run = await self.get_run(run_id)
+        runbook = self.runbooks.get(run.runbook_id)
+        steps = await self.store.get_steps(run.id)
+        events = await self.store.events(run.id)
+        if fmt == "json":
+            data = self.redactor.value(render_json(run, runbook, steps, events))
+            return json.dumps(data, indent=2)
+        return self.redactor.text(render_markdown(run, runbook, steps, events))
 
     async def plan(self, run_id: str, step_id: str, inputs: Mapping[str, str]) -> Plan:
         """Say what a step would do and, for writes, what it would touch; change nothing."""
         run = await self.get_run(run_id)
         runbook = self.runbook_of(run)
-        return await self.stepper.plan(run, runbook, self.step_of(runbook, step_id), inputs)
+        step = self.step_of(runbook, step_id)
+        steps = await self.store.get_steps(run.id)
+        return await self.stepper.plan(run, runbook, step, steps, inputs)
 
-    # -- steps -------------------------------------------------------------------------------
+    async def events_after(self, position: int, *, limit: int = 500) -> list[Event]:
+        """Return the store's event log after ``position``: every process's events, in order."""
+        return await self.store.events_after(position, limit=limit)
 
-    async def _run_step(self, command: RunStep) -> Outcome:
-        async with self._runs.hold(command.run_id.upper()):
-            prepared = await self._prepare_step(command)
-        if isinstance(prepared, Outcome):
-            return prepared
-        run, runbook, step, values = prepared
-        record = await self.stepper.perform(run, runbook, step, command.actor, values, command.key)
-        if step.two_person:
-            subject = approval_subject(step, redacted_inputs(runbook, values))
-            await self.store.clear_approvals(run.id, subject)
-        ok = record.state not in (StepState.ERROR,)
-        message = record.finding or record.error or step.title
-        return Outcome(
-            ok=ok,
-            message=message,
-            run=run,
-            step=record,
-            result=StepResult.model_validate(record.result) if record.result else None,
-            error=None if ok else "StepError",
-        )
+    async def follow(
+        self, position: int | None = None, *, poll_s: float = 0.5
+    ) -> AsyncIterator[Event]:
+        """Yield every event committed after ``position`` (default: from now on), by any
+        process, in order, for as long as the caller keeps iterating."""
+        if position is None:
+            position = await self.store.last_position()
+        while True:
+            batch = await self.store.events_after(position)
+            for event in batch:
+                position = event.position
+                yield event
+            if not batch:
+                await asyncio.sleep(poll_s)
 
-    async def _prepare_step(
-        self, command: RunStep
-    ) -> Outcome | tuple[Run, Runbook, Step, dict[str, str]]:
-        """Check a step may run now and record what running it changes on the run.
+    # -- housekeeping ------------------------------------------------------------------------
 
-        Return an Outcome when it may not (yet): refused, inputs missing, confirmation or a
-        second approver needed, lock held; else what ``perform`` needs.
+    async def reap_interrupted(self) -> list[tuple[str, str]]:
+        """Mark steps whose process stopped renewing their lease as interrupted; return them.
+
+        Any process may do this: the step's claim moves on only inside the run's transaction.
         """
-        run = await self.get_run(command.run_id)
-        transitions.require_active(run)
-        runbook = self.runbook_of(run)
-        step = self.step_of(runbook, command.step_id)
-        if not self.permissions.may_run(command.actor, step):
-            return await self.refuse(run, step, command.actor)
-        values, missing = self.stepper.resolve_inputs(run, runbook, step, command.inputs)
-        if missing:
-            return Outcome(
-                ok=False,
-                run=run,
-                needs_inputs=missing,
-                message=f"“{step.title}” needs {', '.join(missing)}",
-            )
-        if step.changes_things and not command.confirmed:
-            return Outcome(
-                ok=False,
-                run=run,
-                needs_confirmation=True,
-                message=step.confirm or f"Run “{step.title}”?",
-            )
-        if step.two_person and step.risk is Risk.DANGEROUS and not run.rehearsal:
-            # An approval is of the step with these values: a second approver giving others
-            # starts a new approval instead of running what nobody else approved.
-            shown = redacted_inputs(runbook, values)
-            subject = approval_subject(step, shown)
-            approvers = await self.store.add_approval(run.id, subject, command.actor)
-            if len(approvers) < 2:
-                await self.timeline.record(
-                    run,
-                    command.actor,
-                    "step.approved",
-                    f"{command.actor} approved “{step.title}”; waiting for a second, "
-                    "different approver",
-                    step_id=step.id,
-                    detail={"inputs": shown},
-                )
-                return Outcome(
-                    ok=False,
-                    run=run,
-                    message=(
-                        f"Approved by {command.actor}. “{step.title}” needs a second, "
-                        "different approver before it runs."
-                    ),
-                )
-        if step.lock and not run.rehearsal:
-            holder = await self.store.acquire_lock(step.lock, run.id)
-            if holder is not None:
-                why = f"the {step.lock} lock is held by {holder}; finish or resolve {holder} first"
-                return await self.refuse(run, step, command.actor, why, LockHeld)
-        await run_changes.acknowledge_implicitly(self, run, command.actor, step)
-        await self.stepper.keep_inputs(run, runbook, values)
-        return run, runbook, step, values
+        from agape_ops.engine.handlers.stepping import reap
 
-    async def refuse(
-        self,
-        run: Run,
-        step: Step,
-        actor: str,
-        why: str | None = None,
-        error: type[EngineError] = PermissionDenied,
-    ) -> Outcome:
-        """Refuse a step: say why (by default, who may run it), change nothing, record it."""
-        why = why or self.permissions.refusal(step)
-        await self.timeline.record(
-            run,
-            actor,
-            "step.refused",
-            f"refused {actor}: {why}",
-            step_id=step.id,
-            outcome="refused",
-        )
-        return Outcome(ok=False, run=run, message=why, error=error.__name__)
+        reaped = []
+        for run_id, step_id in await self.store.expired_leases(self.clock()):
+            if await reap(self, run_id, step_id):
+                reaped.append((run_id, step_id))
+        return reaped
+
+    async def forget_before(self, before: datetime) -> int:
+        """Prune idempotency keys and delivery ids older than ``before``; return how many."""
+        return await self.store.prune(before)
+
+    async def first_delivery(self, delivery_id: str) -> bool:
+        """Say whether a delivery (a Slack event id) is seen for the first time, across
+        processes and restarts."""
+        return await self.store.remember_event(delivery_id)

@@ -73,6 +73,8 @@ class Run:
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     closed_at: datetime | None = None
+    alert_count: int = 0
+    alert_resolved_at: datetime | None = None
 
 
 @dataclass
@@ -90,6 +92,8 @@ class StepRecord:
     finished_at: datetime | None = None
     attempts: int = 0
     items_done: list[int] = field(default_factory=list)
+    claim_key: str | None = None
+    lease_until: datetime | None = None
 
 
 @dataclass
@@ -106,6 +110,23 @@ class Event:
     duration_ms: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One approver's approval of a two-person step with particular input values."""
+
+    run_id: str
+    subject: str
+    approver: str
+    approved_at: datetime
+    shown: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def step_id(self) -> str:
+        """Return the id of the step approved (the subject is ``step`` or ``step@values``)."""
+        return self.subject.split("@", 1)[0]
 
 
 @dataclass

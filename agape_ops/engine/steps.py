@@ -1,7 +1,8 @@
-"""Running one step: render its call, ask its adapter, judge the result, record it.
+"""Calling one step: render its call, ask its adapter, judge the result into a verdict.
 
-The engine decides whether a step may run (state, permission, confirmation, approvals, locks);
-this module carries it out once it may, and says beforehand what it would do.
+The step handler decides whether a step may run (state, permission, confirmation, approvals,
+locks) and records what came of it; this module makes the call between the two, holding no
+transaction, and says beforehand what a step would do.
 """
 
 from __future__ import annotations
@@ -9,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from agape_ops.alerts.model import Alert
 from agape_ops.engine.context import (
-    HeldSecrets,
     alert_check,
     base_context,
     judge,
@@ -24,13 +23,12 @@ from agape_ops.engine.context import (
     references_for,
     render_call,
     resolve_inputs,
+    split_secret,
 )
 from agape_ops.engine.ports import Adapter, AdapterRequest
 from agape_ops.engine.records import Run, StepRecord, StepState
 from agape_ops.engine.results import StepResult
-from agape_ops.engine.store import RunStore
-from agape_ops.engine.timeline import Timeline
-from agape_ops.errors import AdapterError, AdapterNotConfigured, AgapeError, StepBusy
+from agape_ops.errors import AdapterError, AdapterNotConfigured, AgapeError
 from agape_ops.redaction import Redactor
 from agape_ops.runbooks.model import PaystackCall, Runbook, Step
 
@@ -67,8 +65,33 @@ class Rehearsal:
     description: str
 
 
+@dataclass
+class Verdict:
+    """What came of one execution of a step, ready to be stored and put on the timeline."""
+
+    state: StepState
+    kind: str
+    finding: str
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    duration_ms: int = 0
+    items_done: list[int] | None = None
+
+
+@dataclass
+class Progress:
+    """How far a call got: whether the system answered before something stopped it."""
+
+    answered: bool = False
+
+
+def confirm_text(step: Step) -> str:
+    """Return the question a person confirms before a step that changes things runs."""
+    return step.confirm or f"Run “{step.title}”?"
+
+
 class StepRunner:
-    """Carries out steps for the engine, through the adapters, onto the timeline.
+    """Carries out steps for the engine through the adapters; touches no store.
 
     Secret inputs reach the adapter's call and nothing else: what a step shows (its
     description, finding, result, error) is rendered with them masked, then redacted by value.
@@ -77,138 +100,63 @@ class StepRunner:
     def __init__(
         self,
         *,
-        store: RunStore,
         adapters: Mapping[str, Adapter],
-        timeline: Timeline,
         settings_context: Mapping[str, str | None],
-        clock: Callable[[], datetime],
         redactor: Redactor,
     ) -> None:
-        self.store = store
         self.adapters = adapters
-        self.timeline = timeline
         self.settings_context = settings_context
-        self.clock = clock
         self.redactor = redactor
-        self.held = HeldSecrets(redactor)
 
-    def inputs_of(self, run: Run, given: Mapping[str, str]) -> dict[str, str]:
-        """Return every input value the run's steps may read: stored, held secret, given."""
-        return {**run.inputs, **self.held.of(run.id), **given}
-
-    def resolve_inputs(
-        self, run: Run, runbook: Runbook, step: Step, given: Mapping[str, str]
-    ) -> tuple[dict[str, str], list[str]]:
-        """Return the step's input values (held secret ones included) and the missing names."""
-        return resolve_inputs(runbook, step, {**self.held.of(run.id), **given}, run)
-
-    async def keep_inputs(self, run: Run, runbook: Runbook, values: Mapping[str, str]) -> None:
-        """Keep input values for the run's later steps: stored, except secret ones (held)."""
-        public, secret = self.held.split(runbook, values)
-        self.held.keep(run.id, secret)
-        if public:
-            run.inputs.update(public)
-            await self.store.save_run(run)
-
-    def _shown_inputs(self, run: Run, runbook: Runbook, given: Mapping[str, str]) -> dict[str, str]:
-        """Return the run's inputs as they may be shown, learning the secret ones to redact."""
-        values = self.inputs_of(run, given)
-        self.held.split(runbook, values)
+    def shown_inputs(self, run: Run, runbook: Runbook, values: Mapping[str, str]) -> dict[str, str]:
+        """Return every input value a step may read as it may be shown (secret ones masked)."""
+        values = {**run.inputs, **values}
+        split_secret(runbook, values, self.redactor)
         return redacted_inputs(runbook, values)
 
-    async def run_auto_steps(self, run: Run, runbook: Runbook) -> list[StepRecord]:
-        """Run the automatic checks: independent ones at once, dependent ones after."""
-        steps = runbook.auto_steps()
-        first = [s for s in steps if not _depends_on_others(s)]
-        later = [s for s in steps if _depends_on_others(s)]
-        key = f"auto:{run.id}"
-        records = list(
-            await asyncio.gather(*(self.perform(run, runbook, s, BOT, {}, key) for s in first))
-        )
-        for step in later:
-            records.append(await self.perform(run, runbook, step, BOT, {}, key))
-        return records
-
-    async def perform(  # noqa: PLR0917 - one call site per caller, each argument named there
+    async def call(  # noqa: PLR0917 - one call site, each argument named there
         self,
         run: Run,
         runbook: Runbook,
         step: Step,
-        actor: str,
+        steps: Mapping[str, StepRecord],
         inputs: Mapping[str, str],
         click: str,
-    ) -> StepRecord:
-        """Execute one step: claimed, timed, judged, stored and written to the timeline."""
-        if not await self.store.claim_step(run.id, step.id, actor):
-            raise StepBusy(f"“{step.title}” is running already; wait for its result")
-        steps = await self.store.get_steps(run.id)
-        record = steps.get(step.id) or StepRecord(run_id=run.id, step_id=step.id)
-        record.state, record.actor, record.started_at = StepState.RUNNING, actor, self.clock()
-        record.attempts = max(record.attempts, 1)
-        record.result = None  # this attempt's only: later steps must not read an older one
-        kind, result, started = "step.finished", None, time.monotonic()
-        shown = self._shown_inputs(run, runbook, inputs)
+        progress: Progress,
+    ) -> Verdict:
+        """Execute one step and judge its result; adapter failures become an error verdict."""
+        started = time.monotonic()
+        shown = self.shown_inputs(run, runbook, inputs)
+        verdict: Verdict
         try:
             outcome = await self._call(run, step, steps, inputs, click, shown)
-            record.error = None
+            progress.answered = True
             if isinstance(outcome, Rehearsal):
-                kind, record.state = "step.rehearsed", StepState.SKIPPED
-                record.finding = f"Rehearsal, not executed. Would run: {outcome.description}"
+                finding = f"Rehearsal, not executed. Would run: {outcome.description}"
+                verdict = Verdict(StepState.SKIPPED, "step.rehearsed", finding)
             elif outcome is None:  # a manual checklist carried out as a whole
-                kind, record.state = "step.done", StepState.DONE
-                record.finding = f"{step.title}: done"
-                record.items_done = list(range(len(step.manual.items))) if step.manual else []
+                items = list(range(len(step.manual.items))) if step.manual else []
+                verdict = Verdict(StepState.DONE, "step.done", f"{step.title}: done")
+                verdict.items_done = items
             else:
                 # Judged as shown: a server that echoes a secret input back is masked too.
                 result = self.redactor.result(outcome)
                 context = base_context(run, steps, shown, self.settings_context)
                 problem, finding = judge(step, result, context)
-                record.finding = self.redactor.text(finding)
-                record.state = _state_of(step, problem)
+                result.duration_ms = int((time.monotonic() - started) * 1000)
+                verdict = Verdict(
+                    _state_of(step, problem),
+                    "step.finished",
+                    self.redactor.text(finding),
+                    result=result.model_dump(mode="json"),
+                )
         except AgapeError as exc:
-            kind, record.state = "step.error", StepState.ERROR
-            record.error = self.redactor.text(exc.message)
-            record.finding = f"{step.title}: {record.error}"
-        except BaseException as exc:
-            # Whoever waited went away (shutdown, a dropped request) or a bug stopped it: the
-            # step must not stay "running" for good, or nobody could run it again in this run.
-            if result is not None:
-                record.result = result.model_dump(mode="json")
-            record.error = _stopped(step, run, exc, answered=result is not None)
-            await asyncio.shield(self._record_stop(run, step, record, actor))
-            raise
-        duration = int((time.monotonic() - started) * 1000)
-        if result is not None:
-            result.duration_ms = duration
-            record.result = result.model_dump(mode="json")
-        record.finished_at = self.clock()
-        await self.store.save_step(record)
-        await self.timeline.record(
-            run,
-            actor,
-            kind,
-            record.finding or step.title,
-            step_id=step.id,
-            outcome=record.state.value,
-            duration_ms=duration,
-            detail={
-                "inputs": redacted_inputs(runbook, inputs),
-                "risk": step.risk.value,
-                "rehearsal": run.rehearsal,
-            },
-        )
-        return record
+            error = self.redactor.text(exc.message)
+            verdict = Verdict(StepState.ERROR, "step.error", f"{step.title}: {error}", error)
+        verdict.duration_ms = int((time.monotonic() - started) * 1000)
+        return verdict
 
-    async def _record_stop(self, run: Run, step: Step, record: StepRecord, actor: str) -> None:
-        """Store and announce a step that stopped without a verdict."""
-        record.state, record.finished_at = StepState.ERROR, self.clock()
-        record.finding = f"{step.title}: {record.error}"
-        await self.store.save_step(record)
-        await self.timeline.record(
-            run, actor, "step.error", record.finding, step_id=step.id, outcome=record.state.value
-        )
-
-    async def _call(  # noqa: PLR0917 - private; perform passes what it resolved
+    async def _call(  # noqa: PLR0917 - private; call passes what it resolved
         self,
         run: Run,
         step: Step,
@@ -254,7 +202,8 @@ class StepRunner:
         click: str,
     ) -> AdapterRequest:
         """Build the adapter request for a step: its call rendered, its key unique per click."""
-        context = base_context(run, steps, self.inputs_of(run, inputs), self.settings_context)
+        values = {**run.inputs, **inputs}
+        context = base_context(run, steps, values, self.settings_context)
         call, params = render_call(step, context)
         extra: dict[str, Any] = {}
         if isinstance(call, PaystackCall) and call.action == "verify_many":
@@ -268,30 +217,37 @@ class StepRunner:
             idempotency_key=f"{run.id}:{step.id}:{click}",
         )
 
-    async def plan(self, run: Run, runbook: Runbook, step: Step, inputs: Mapping[str, str]) -> Plan:
+    async def plan(
+        self,
+        run: Run,
+        runbook: Runbook,
+        step: Step,
+        steps: Mapping[str, StepRecord],
+        inputs: Mapping[str, str],
+    ) -> Plan:
         """Say what a step would do and, for writes, what it would touch; change nothing.
 
         The description is of the call rendered with secret inputs masked.
         """
-        values, missing = self.resolve_inputs(run, runbook, step, inputs)
+        confirm = confirm_text(step)
+        values, missing = resolve_inputs(runbook, step, inputs, run)
         if missing:
-            return Plan(step, "", step.confirm, missing_inputs=tuple(missing))
+            return Plan(step, "", confirm, missing_inputs=tuple(missing))
         if step.manual is not None or step.alert is not None:
-            return Plan(step, step.title, step.confirm)
+            return Plan(step, step.title, confirm)
         adapter = self.adapters.get(step.kind)
         if adapter is None:
-            return Plan(step, "", step.confirm, error=not_configured(step.kind))
-        shown = self._shown_inputs(run, runbook, values)
+            return Plan(step, "", confirm, error=not_configured(step.kind))
+        shown = self.shown_inputs(run, runbook, values)
         try:
-            steps = await self.store.get_steps(run.id)
             request = self.request_for(run, step, steps, values, "<this click>")
             preview = await adapter.preview(request) if step.changes_things else None
             described = adapter.describe(self.request_for(run, step, steps, shown, "<this click>"))
         except AgapeError as exc:
-            return Plan(step, "", step.confirm, error=self.redactor.text(exc.message))
+            return Plan(step, "", confirm, error=self.redactor.text(exc.message))
         if preview is not None:
             preview = self.redactor.result(preview)
-        return Plan(step, self.redactor.text(described), step.confirm, preview=preview)
+        return Plan(step, self.redactor.text(described), confirm, preview=preview)
 
 
 def not_configured(kind: str) -> str:
@@ -300,7 +256,7 @@ def not_configured(kind: str) -> str:
     return f"no {kind} adapter is configured" + (f": set {setting}" if setting else "")
 
 
-def _stopped(step: Step, run: Run, exc: BaseException, *, answered: bool) -> str:
+def stopped(step: Step, run: Run, exc: BaseException, *, answered: bool) -> str:
     """Say why a step stopped without a verdict, and whether running it again is safe."""
     cancelled = isinstance(exc, asyncio.CancelledError)
     why = "interrupted" if cancelled else f"failed unexpectedly ({type(exc).__name__})"
@@ -324,7 +280,8 @@ def _state_of(step: Step, problem: bool | None) -> StepState:
     return StepState.DONE
 
 
-def _depends_on_others(step: Step) -> bool:
+def depends_on_others(step: Step) -> bool:
+    """Say whether a step reads what other steps found (so it runs after them)."""
     call = step.call
     if isinstance(call, PaystackCall) and call.references_from:
         return True

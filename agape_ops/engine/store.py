@@ -1,28 +1,77 @@
-"""The store the engine needs: a Protocol owned here, implemented by ``agape_ops.store``."""
+"""The store the engine needs: Protocols owned here, implemented by ``agape_ops.store``.
+
+Commands change runs only inside ``transaction()``: one transaction that holds the run it locks
+against every other writer (in this process or another) until it commits, so a command reads,
+decides and writes without anyone changing the run in between.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Any, Protocol
 
-from agape_ops.engine.records import CommandClaim, Event, Run, RunState, StepRecord
+from agape_ops.engine.records import Approval, CommandClaim, Event, Run, RunState, StepRecord
+
+
+class RunTransaction(Protocol):
+    """The reads and writes of one unit of work; they commit together or not at all."""
+
+    async def lock_run(self, run_id: str) -> Run | None:
+        """Return the run, held against other writers until the transaction ends."""
+        ...
+
+    async def find_active_run(self, fingerprint: str) -> Run | None:
+        """Return the one active run of an alert fingerprint, held; None when there is none."""
+        ...
+
+    async def create_run(self, run: Run, prefix: str) -> Run:
+        """Insert a run numbered ``<prefix>-<n>``; raise ``Conflict`` when another active run
+        has its fingerprint (a concurrent intake won)."""
+        ...
+
+    async def update_run(self, run_id: str, changes: Mapping[str, Any]) -> None:
+        """Change only the named columns of the run."""
+        ...
+
+    async def steps(self, run_id: str) -> dict[str, StepRecord]: ...
+
+    async def save_step(self, record: StepRecord) -> None: ...
+
+    async def add_approval(self, approval: Approval) -> list[Approval]:
+        """Record an approval once per approver; return every approval of its subject."""
+        ...
+
+    async def approvals(self, run_id: str) -> list[Approval]: ...
+
+    async def clear_approvals(self, run_id: str, step_id: str) -> None: ...
+
+    async def acquire_lock(self, name: str, run_id: str, now: datetime) -> str | None:
+        """Take a named lock for the run; None on success, else the holding run's id."""
+        ...
+
+    async def release_locks(self, run_id: str, names: Iterable[str] | None = None) -> None: ...
+
+    async def claim_command(self, key: str, run_id: str | None, now: datetime) -> CommandClaim:
+        """Claim an idempotency key, or return the earlier claim's outcome (None if pending)."""
+        ...
+
+    async def finish_command(self, key: str, outcome: dict[str, Any], now: datetime) -> None: ...
+
+    async def append_events(self, staged: list[Event]) -> list[Event]:
+        """Append events, numbering each run's timeline (``seq``) and the log (``position``)."""
+        ...
 
 
 class RunStore(Protocol):
-    """Durable state of runs. Every method is atomic on its own."""
+    """Durable state of runs: transactions for commands, single reads for queries."""
 
-    async def create_run(self, run: Run) -> Run:
-        """Persist a new run, assigning ``number`` and ``id`` (``<prefix>-<number>``).
+    run_prefix: str
 
-        ``run.id`` arrives as the prefix (e.g. ``INC``); numbers are unique and increasing
-        across the store, also under concurrent callers.
-        """
-        ...
+    def transaction(self) -> AbstractAsyncContextManager[RunTransaction]: ...
 
     async def get_run(self, run_id: str) -> Run | None: ...
-
-    async def save_run(self, run: Run) -> None:
-        """Overwrite a run's mutable fields (state, timestamps, inputs, surface)."""
-        ...
 
     async def list_runs(
         self, *, states: list[RunState] | None = None, limit: int = 50
@@ -30,48 +79,42 @@ class RunStore(Protocol):
         """Return runs newest first, optionally only those in ``states``."""
         ...
 
-    async def find_open_run(self, fingerprint: str) -> Run | None:
-        """Return the newest run with this alert fingerprint that is not resolved or closed."""
-        ...
-
     async def get_steps(self, run_id: str) -> dict[str, StepRecord]: ...
 
-    async def save_step(self, record: StepRecord) -> None:
-        """Insert or overwrite the record of (run_id, step_id)."""
-        ...
-
-    async def claim_step(self, run_id: str, step_id: str, actor: str) -> bool:
-        """Mark the step running unless it is running already; say whether this call did."""
-        ...
-
-    async def append_event(self, event: Event) -> Event:
-        """Append to the run's timeline, assigning ``seq`` (1, 2, ... per run)."""
-        ...
+    async def approvals(self, run_id: str) -> list[Approval]: ...
 
     async def events(self, run_id: str) -> list[Event]:
         """Return the run's timeline in order."""
         ...
 
-    async def claim_command(self, key: str, run_id: str | None) -> CommandClaim:
-        """Claim an idempotency key: first caller gets ``claimed=True``; later callers get
-        ``claimed=False`` and the outcome stored by ``finish_command`` (None while pending)."""
+    async def events_after(self, position: int, *, limit: int = 500) -> list[Event]:
+        """Return the store-wide log's events after ``position``, in order."""
         ...
 
-    async def finish_command(self, key: str, outcome: dict[str, Any]) -> None: ...
+    async def last_position(self) -> int: ...
 
-    async def add_approval(self, run_id: str, step_id: str, approver: str) -> list[str]:
-        """Record an approval of a step (once per approver); return all approvers so far."""
+    async def renew_lease(self, run_id: str, step_id: str, key: str, until: datetime) -> bool:
+        """Extend a running step's lease while ``key`` still holds its claim."""
         ...
 
-    async def clear_approvals(self, run_id: str, step_id: str) -> None: ...
-
-    async def acquire_lock(self, name: str, run_id: str) -> str | None:
-        """Take a named lock for a run; return None on success, else the holding run's id.
-
-        Taking a lock the same run already holds succeeds; a lock held by a run that is
-        resolved or closed is free."""
+    async def expired_leases(self, now: datetime) -> list[tuple[str, str]]:
+        """Return (run id, step id) of running steps whose lease ran out."""
         ...
 
-    async def release_lock(self, name: str, run_id: str) -> None: ...
+    async def finish_command(self, key: str, outcome: dict[str, Any]) -> None:
+        """Store a command's outcome outside any run's transaction (it failed before one)."""
+        ...
+
+    async def command_outcome(self, key: str) -> dict[str, Any] | None:
+        """Return a key's stored outcome, None while pending, or ``{"unclaimed": True}``."""
+        ...
+
+    async def remember_event(self, key: str) -> bool:
+        """Return True the first time a delivery id (a Slack event id) is seen."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forget finished idempotency keys and delivery ids older than ``before``."""
+        ...
 
     async def close(self) -> None: ...

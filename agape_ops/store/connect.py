@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -125,8 +126,11 @@ def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_s: float) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _use_wal(cursor, busy_timeout_s)
             cursor.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            dbapi_connection.close()  # never leave a half-tuned connection open behind us
+            raise
         finally:
             cursor.close()
 
@@ -136,6 +140,31 @@ def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_s: float) -> None:
         # can never fail half way because another process wrote in between.
         mode = conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _use_wal(cursor: Any, busy_timeout_s: float) -> None:
+    """Put the file in WAL mode (it stays so): only the first connection to a new file has to.
+
+    Switching needs the file to itself, and SQLite's busy handler does not wait for that: a
+    second process opening a brand-new store at the same moment is told "database is locked"
+    at once. So read the mode first, and retry a failed switch for up to the busy timeout.
+    """
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + busy_timeout_s
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except Exception as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+        else:
+            return
+        # Blocking, but only on the connect path of a store file nobody has opened before.
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 @contextmanager

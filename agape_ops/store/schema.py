@@ -70,61 +70,92 @@ counters = sa.Table(
     sa.Column("value", sa.BigInteger, nullable=False),
 )
 
-runs = sa.Table(
-    "ops_runs",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("number", sa.BigInteger, nullable=False, unique=True),
-    sa.Column("runbook_id", sa.String(200), nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("severity", sa.String(32), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False, index=True),
-    sa.Column("created_by", sa.String(200), nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("alert", _json()),
-    sa.Column("fingerprint", sa.String(200), index=True),
-    sa.Column("inputs", _json(), nullable=False),
-    sa.Column("rehearsal", sa.Boolean, nullable=False),
-    sa.Column("surface", _json(), nullable=False),
-    sa.Column("acknowledged_at", UtcDateTime),
-    sa.Column("acknowledged_by", sa.String(200)),
-    sa.Column("mitigated_at", UtcDateTime),
-    sa.Column("resolved_at", UtcDateTime),
-    sa.Column("resolved_by", sa.String(200)),
-    sa.Column("closed_at", UtcDateTime),
-)
+#: Run states in which a run is still being worked on; at most one such run per fingerprint.
+ACTIVE_RUN_STATES = ("open", "acknowledged", "mitigated")
 
-steps = sa.Table(
-    "ops_steps",
-    metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("step_id", sa.String(200), primary_key=True),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("result", _json()),
-    sa.Column("finding", sa.Text),
-    sa.Column("error", sa.Text),
-    sa.Column("actor", sa.String(200)),
-    sa.Column("started_at", UtcDateTime),
-    sa.Column("finished_at", UtcDateTime),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("items_done", _json(), nullable=False),
-)
 
-events = sa.Table(
-    "ops_events",
-    metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("at", UtcDateTime, nullable=False),
-    sa.Column("actor", sa.String(200), nullable=False),
-    sa.Column("kind", sa.String(64), nullable=False),
-    sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("step_id", sa.String(200)),
-    sa.Column("outcome", sa.String(64)),
-    sa.Column("duration_ms", sa.Integer),
-    sa.Column("detail", _json(), nullable=False),
-)
+def _runs_v1() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("number", sa.BigInteger, nullable=False, unique=True),
+        sa.Column("runbook_id", sa.String(200), nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("severity", sa.String(32), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False, index=True),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("alert", _json()),
+        sa.Column("fingerprint", sa.String(200), index=True),
+        sa.Column("inputs", _json(), nullable=False),
+        sa.Column("rehearsal", sa.Boolean, nullable=False),
+        sa.Column("surface", _json(), nullable=False),
+        sa.Column("acknowledged_at", UtcDateTime),
+        sa.Column("acknowledged_by", sa.String(200)),
+        sa.Column("mitigated_at", UtcDateTime),
+        sa.Column("resolved_at", UtcDateTime),
+        sa.Column("resolved_by", sa.String(200)),
+        sa.Column("closed_at", UtcDateTime),
+    ]
 
+
+def _steps_v1() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("run_id", sa.String(64), primary_key=True),
+        sa.Column("step_id", sa.String(200), primary_key=True),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("result", _json()),
+        sa.Column("finding", sa.Text),
+        sa.Column("error", sa.Text),
+        sa.Column("actor", sa.String(200)),
+        sa.Column("started_at", UtcDateTime),
+        sa.Column("finished_at", UtcDateTime),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("items_done", _json(), nullable=False),
+    ]
+
+
+def _events_v1() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("run_id", sa.String(64), primary_key=True),
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("at", UtcDateTime, nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("summary", sa.Text, nullable=False),
+        sa.Column("step_id", sa.String(200)),
+        sa.Column("outcome", sa.String(64)),
+        sa.Column("duration_ms", sa.Integer),
+        sa.Column("detail", _json(), nullable=False),
+    ]
+
+
+# Version 2 added, to runs: how many times the alert fired and when monitoring said it resolved;
+# to steps: the claim (idempotency key) and lease of a running step; to events: their position
+# in the store-wide log that other processes follow.
+_RUNS_V2 = (
+    sa.Column("alert_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("alert_resolved_at", UtcDateTime),
+)
+_STEPS_V2 = (
+    sa.Column("claim_key", sa.String(400)),
+    sa.Column("lease_until", UtcDateTime),
+)
+_EVENTS_V2 = (sa.Column("position", sa.BigInteger),)
+
+runs = sa.Table("ops_runs", metadata, *_runs_v1(), *_RUNS_V2)
+steps = sa.Table("ops_steps", metadata, *_steps_v1(), *_STEPS_V2)
+events = sa.Table("ops_events", metadata, *_events_v1(), *_EVENTS_V2)
+
+_ACTIVE = sa.and_(runs.c.state.in_(ACTIVE_RUN_STATES), runs.c.fingerprint.is_not(None))
+#: Two deliveries of one alert, or two replicas, can never open two runs for it.
+ONE_ACTIVE_RUN_PER_FINGERPRINT = sa.Index(
+    "ops_runs_one_active_per_fingerprint",
+    runs.c.fingerprint,
+    unique=True,
+    sqlite_where=_ACTIVE,
+    postgresql_where=_ACTIVE,
+)
+EVENTS_BY_POSITION = sa.Index("ops_events_position", events.c.position, unique=True)
 commands = sa.Table(
     "ops_commands",
     metadata,
@@ -135,14 +166,20 @@ commands = sa.Table(
     sa.Column("finished_at", UtcDateTime),
 )
 
-approvals = sa.Table(
-    "ops_approvals",
-    metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("step_id", sa.String(200), primary_key=True),
-    sa.Column("approver", sa.String(200), primary_key=True),
-    sa.Column("approved_at", UtcDateTime, nullable=False),
-)
+
+def _approvals_v1() -> list[sa.Column[Any]]:
+    # ``step_id`` holds the approval's subject: the step with the input values approved.
+    return [
+        sa.Column("run_id", sa.String(64), primary_key=True),
+        sa.Column("step_id", sa.String(200), primary_key=True),
+        sa.Column("approver", sa.String(200), primary_key=True),
+        sa.Column("approved_at", UtcDateTime, nullable=False),
+    ]
+
+
+#: Version 2: the input values an approval is of, as shown (secret ones masked).
+_APPROVALS_V2 = (sa.Column("shown", _json()),)
+approvals = sa.Table("ops_approvals", metadata, *_approvals_v1(), *_APPROVALS_V2)
 
 locks = sa.Table(
     "ops_locks",
@@ -170,20 +207,74 @@ class Migration:
 
 
 def _create_first_tables(conn: Connection) -> None:
-    # Builds the tables as declared above. When a later migration alters a table, freeze that
-    # table's first shape here first, so a fresh store still replays history step by step.
-    metadata.create_all(
-        conn,
-        tables=[counters, runs, steps, events, commands, approvals, locks, seen_events],
-        checkfirst=False,
-    )
+    # The first shape of every table: the tables version 2 altered are rebuilt from their frozen
+    # version 1 columns, so a fresh store replays history step by step.
+    first = sa.MetaData()
+    sa.Table("ops_runs", first, *_runs_v1())
+    sa.Table("ops_steps", first, *_steps_v1())
+    sa.Table("ops_events", first, *_events_v1())
+    sa.Table("ops_approvals", first, *_approvals_v1())
+    for table in (counters, commands, locks, seen_events):
+        table.to_metadata(first)
+    first.create_all(conn, checkfirst=False)
 
+
+def _one_run_per_fingerprint_and_an_event_log(conn: Connection) -> None:
+    altered = (
+        (runs, _RUNS_V2),
+        (steps, _STEPS_V2),
+        (events, _EVENTS_V2),
+        (approvals, _APPROVALS_V2),
+    )
+    for table, columns in altered:
+        for column in columns:
+            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+    # A store from version 1 may hold several active runs of one fingerprint: the newest keeps
+    # it, the older ones keep theirs suffixed with their own id, so no run is lost or changed.
+    newer = runs.alias("newer")
+    newest = (
+        sa.select(sa.func.max(newer.c.number))
+        .where(newer.c.fingerprint == runs.c.fingerprint, newer.c.state.in_(ACTIVE_RUN_STATES))
+        .scalar_subquery()
+    )
+    older = sa.select(runs.c.id, runs.c.fingerprint).where(_ACTIVE, runs.c.number < newest)
+    for run_id, fingerprint in conn.execute(older).all():
+        conn.execute(
+            runs.update().where(runs.c.id == run_id).values(fingerprint=f"{fingerprint}~{run_id}")
+        )
+    ONE_ACTIVE_RUN_PER_FINGERPRINT.create(conn)
+    # Number the existing timeline into the log, oldest first, and start the counter after it.
+    ordered = sa.select(events.c.run_id, events.c.seq).order_by(
+        events.c.at, events.c.run_id, events.c.seq
+    )
+    position = 0
+    for position, (run_id, seq) in enumerate(conn.execute(ordered).all(), start=1):
+        conn.execute(
+            events.update()
+            .where(events.c.run_id == run_id, events.c.seq == seq)
+            .values(position=position)
+        )
+    conn.execute(counters.insert().values(name=EVENT_COUNTER, value=position))
+    EVENTS_BY_POSITION.create(conn)
+    # Plain DDL: an ``sa.Index`` would attach itself to the shared table objects.
+    for table, name in ((commands, "claimed_at"), (seen_events, "seen_at")):
+        conn.execute(sa.text(f"CREATE INDEX ix_{table.name}_{name} ON {table.name} ({name})"))
+
+
+#: The counter that numbers the store-wide event log.
+EVENT_COUNTER = "events"
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "runs, steps, events, commands, approvals, locks, counters, seen events",
         _create_first_tables,
+    ),
+    Migration(
+        2,
+        "one active run per fingerprint, step leases, alert counts, the event log's positions",
+        _one_run_per_fingerprint_and_an_event_log,
     ),
 )
 

@@ -1,18 +1,18 @@
 """The bot's own store: one SQLAlchemy Core ``RunStore`` for both SQLite and PostgreSQL.
 
-Each method is one transaction. Races are settled by the database, never by reading and then
-writing: numbers come from a counter row bumped with ``INSERT ... ON CONFLICT DO UPDATE ...
-RETURNING``, claims are inserts that lose quietly on a unique key, and the step claim is an
-``UPDATE ... WHERE state <> 'running'``. That holds between processes sharing the database as
-well as between tasks; on SQLite, writers in one process also queue on an asyncio lock so they
-do not spin on the file lock.
+Commands change runs through ``transaction()`` (see ``store/transaction.py``): one database
+transaction that holds the run against other writers, in this process or another. The methods
+here are single reads, the few writes that need no run (a step's lease, pruning), and one-shot
+wrappers over a transaction. Races are settled by the database, never by reading and then
+writing: numbers come from counter rows bumped with ``INSERT ... ON CONFLICT DO UPDATE ...
+RETURNING``, claims are inserts that lose quietly on a unique key. On SQLite, writers in one
+process also queue on an asyncio lock so they do not spin on the file lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +21,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from agape_ops.engine.records import CommandClaim, Event, Run, RunState, StepRecord, StepState
-from agape_ops.errors import StoreError, UnknownRun
+from agape_ops.engine.records import (
+    Approval,
+    CommandClaim,
+    Event,
+    Run,
+    RunState,
+    StepRecord,
+    StepState,
+)
+from agape_ops.errors import UnknownRun
 from agape_ops.store import rows
 from agape_ops.store.connect import (
     SQLITE_BEGIN,
@@ -32,20 +40,19 @@ from agape_ops.store.connect import (
     translated,
 )
 from agape_ops.store.schema import (
-    approvals,
+    ACTIVE_RUN_STATES,
     commands,
-    counters,
     events,
-    locks,
     migrate,
     runs,
     schema_version,
     seen_events,
     steps,
 )
+from agape_ops.store.transaction import SqlTransaction, run_approvals
 
-_CLOSED_STATES = (RunState.RESOLVED.value, RunState.CLOSED.value)
-_RUN_COUNTER = "runs"
+#: What ``command_outcome`` answers for a key nobody holds (never claimed, or rolled back).
+UNCLAIMED: dict[str, Any] = {"unclaimed": True}
 
 
 def _now() -> datetime:
@@ -58,7 +65,7 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine, target: StoreTarget, *, run_prefix: str) -> None:
         self._engine = engine
         self._target = target
-        self._run_prefix = run_prefix
+        self.run_prefix = run_prefix
         self._writer = asyncio.Lock() if target.is_sqlite else None
         self._closed = False
 
@@ -84,22 +91,11 @@ class SqlStore:
                 await conn.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
                 yield conn
 
-    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-        if self._target.is_sqlite:
-            return sqlite.insert(table)
-        return postgresql.insert(table)
-
-    async def _next(self, conn: AsyncConnection, counter: str) -> int:
-        """Bump a named counter inside the caller's transaction and return its new value."""
-        statement = (
-            self._insert(counters)
-            .values(name=counter, value=1)
-            .on_conflict_do_update(
-                index_elements=[counters.c.name], set_={"value": counters.c.value + 1}
-            )
-            .returning(counters.c.value)
-        )
-        return int((await conn.execute(statement)).scalar_one())
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlTransaction]:
+        """Open one write transaction; it commits when the block ends, or rolls back on error."""
+        async with self._write() as conn:
+            yield SqlTransaction(conn, is_sqlite=self._target.is_sqlite)
 
     async def migrate(self) -> int:
         """Create or upgrade the schema; return its version."""
@@ -116,12 +112,8 @@ class SqlStore:
 
     async def create_run(self, run: Run) -> Run:
         """Persist a new run, numbering it from the store-wide counter in the same transaction."""
-        prefix = run.id or self._run_prefix
-        async with self._write() as conn:
-            number = await self._next(conn, _RUN_COUNTER)
-            created = dataclasses.replace(run, id=f"{prefix}-{number}", number=number)
-            await conn.execute(runs.insert().values(rows.run_values(created)))
-        return created
+        async with self.transaction() as tx:
+            return await tx.create_run(run, self.run_prefix)
 
     async def get_run(self, run_id: str) -> Run | None:
         """Return the run, or None when no run has that id."""
@@ -129,14 +121,12 @@ class SqlStore:
             row = (await conn.execute(runs.select().where(runs.c.id == run_id))).mappings().first()
         return None if row is None else rows.run_from(row)
 
-    async def save_run(self, run: Run) -> None:
-        """Overwrite every field of the run but its id and number."""
-        values = rows.run_values(run)
-        del values["id"], values["number"]
-        async with self._write() as conn:
-            result = await conn.execute(runs.update().where(runs.c.id == run.id).values(values))
-        if result.rowcount == 0:
-            raise UnknownRun(f"cannot save run {run.id}: the store has no such run")
+    async def update_run(self, run_id: str, **changes: Any) -> None:
+        """Change only the named columns of the run."""
+        async with self.transaction() as tx:
+            if await tx.lock_run(run_id) is None:
+                raise UnknownRun(f"cannot change run {run_id}: the store has no such run")
+            await tx.update_run(run_id, changes)
 
     async def list_runs(
         self, *, states: list[RunState] | None = None, limit: int = 50
@@ -149,13 +139,10 @@ class SqlStore:
             found = (await conn.execute(query)).mappings().all()
         return [rows.run_from(row) for row in found]
 
-    async def find_open_run(self, fingerprint: str) -> Run | None:
-        """Return the newest run with this alert fingerprint that is not resolved or closed."""
-        query = (
-            runs.select()
-            .where(runs.c.fingerprint == fingerprint, runs.c.state.not_in(_CLOSED_STATES))
-            .order_by(runs.c.number.desc())
-            .limit(1)
+    async def find_active_run(self, fingerprint: str) -> Run | None:
+        """Return the run of this alert fingerprint that is not resolved or closed, if any."""
+        query = runs.select().where(
+            runs.c.fingerprint == fingerprint, runs.c.state.in_(ACTIVE_RUN_STATES)
         )
         async with self._read() as conn:
             row = (await conn.execute(query)).mappings().first()
@@ -172,61 +159,43 @@ class SqlStore:
 
     async def save_step(self, record: StepRecord) -> None:
         """Insert or overwrite the record of (run_id, step_id); trim an oversized result."""
-        values = rows.step_values(record)
-        statement = self._insert(steps).values(values)
-        keys = ("run_id", "step_id")
-        statement = statement.on_conflict_do_update(
-            index_elements=[steps.c.run_id, steps.c.step_id],
-            set_={name: statement.excluded[name] for name in values if name not in keys},
-        )
-        async with self._write() as conn:
-            await conn.execute(statement)
+        async with self.transaction() as tx:
+            await tx.save_step(record)
 
-    async def claim_step(self, run_id: str, step_id: str, actor: str) -> bool:
-        """Mark the step running unless it is running already; say whether this call did."""
-        now = _now()
-        first = (
-            self._insert(steps)
-            .values(
-                run_id=run_id,
-                step_id=step_id,
-                state=StepState.RUNNING.value,
-                actor=actor,
-                started_at=now,
-                attempts=1,
-                items_done=[],
-            )
-            .on_conflict_do_nothing(index_elements=[steps.c.run_id, steps.c.step_id])
-            .returning(steps.c.step_id)
-        )
-        again = (
+    async def renew_lease(self, run_id: str, step_id: str, key: str, until: datetime) -> bool:
+        """Extend a running step's lease while its claim is still ``key``'s; say if it was."""
+        statement = (
             steps.update()
             .where(
                 steps.c.run_id == run_id,
                 steps.c.step_id == step_id,
-                steps.c.state != StepState.RUNNING.value,
+                steps.c.claim_key == key,
+                steps.c.state == StepState.RUNNING.value,
             )
-            .values(
-                state=StepState.RUNNING.value,
-                attempts=steps.c.attempts + 1,
-                actor=actor,
-                started_at=now,
-                finished_at=None,
-            )
+            .values(lease_until=until)
         )
         async with self._write() as conn:
-            if (await conn.execute(first)).first() is not None:
-                return True
-            return (await conn.execute(again)).rowcount == 1
+            return (await conn.execute(statement)).rowcount == 1
+
+    async def expired_leases(self, now: datetime) -> list[tuple[str, str]]:
+        """Return (run id, step id) of every running step whose lease ran out before ``now``."""
+        query = sa.select(steps.c.run_id, steps.c.step_id).where(
+            steps.c.state == StepState.RUNNING.value, steps.c.lease_until < now
+        )
+        async with self._read() as conn:
+            return [(row.run_id, row.step_id) for row in (await conn.execute(query)).all()]
+
+    async def approvals(self, run_id: str) -> list[Approval]:
+        """Return the run's pending two-person approvals, oldest first."""
+        async with self._read() as conn:
+            return await run_approvals(conn, run_id)
 
     # Timeline
 
     async def append_event(self, event: Event) -> Event:
-        """Append to the run's timeline, numbering from the run's own counter."""
-        async with self._write() as conn:
-            seq = await self._next(conn, f"seq:{event.run_id}")
-            stored = dataclasses.replace(event, seq=seq)
-            await conn.execute(events.insert().values(rows.event_values(stored)))
+        """Append one event to its run's timeline and to the log."""
+        async with self.transaction() as tx:
+            (stored,) = await tx.append_events([event])
         return stored
 
     async def events(self, run_id: str) -> list[Event]:
@@ -236,103 +205,97 @@ class SqlStore:
             found = (await conn.execute(query)).mappings().all()
         return [rows.event_from(row) for row in found]
 
-    # Idempotency, approvals, locks
+    async def events_after(self, position: int, *, limit: int = 500) -> list[Event]:
+        """Return the log's events after ``position``, in order: how another process follows."""
+        query = (
+            events.select()
+            .where(events.c.position > position)
+            .order_by(events.c.position)
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            found = (await conn.execute(query)).mappings().all()
+        return [rows.event_from(row) for row in found]
+
+    async def last_position(self) -> int:
+        """Return the position of the newest event in the log (0 when it is empty)."""
+        async with self._read() as conn:
+            return int(await conn.scalar(sa.select(sa.func.max(events.c.position))) or 0)
+
+    # Idempotency
 
     async def claim_command(self, key: str, run_id: str | None) -> CommandClaim:
         """Claim an idempotency key, or return the outcome of whoever claimed it first."""
-        claim = (
-            self._insert(commands)
-            .values(key=key, run_id=run_id, claimed_at=_now())
-            .on_conflict_do_nothing(index_elements=[commands.c.key])
-            .returning(commands.c.key)
-        )
-        async with self._write() as conn:
-            if (await conn.execute(claim)).first() is not None:
-                return CommandClaim(claimed=True)
-            outcome = await conn.scalar(sa.select(commands.c.outcome).where(commands.c.key == key))
-        return CommandClaim(claimed=False, outcome=outcome)
+        async with self.transaction() as tx:
+            return await tx.claim_command(key, run_id, _now())
 
     async def finish_command(self, key: str, outcome: dict[str, Any]) -> None:
         """Store the outcome later claims of the key will be answered with."""
-        now = _now()
-        statement = self._insert(commands).values(
-            key=key, run_id=None, claimed_at=now, outcome=outcome, finished_at=now
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[commands.c.key],
-            set_={"outcome": statement.excluded.outcome, "finished_at": now},
-        )
-        async with self._write() as conn:
-            await conn.execute(statement)
+        async with self.transaction() as tx:
+            await tx.finish_command(key, outcome, _now())
 
-    async def add_approval(self, run_id: str, step_id: str, approver: str) -> list[str]:
-        """Record an approval of a step (once per approver); return all approvers so far."""
-        approve = (
-            self._insert(approvals)
-            .values(run_id=run_id, step_id=step_id, approver=approver, approved_at=_now())
-            .on_conflict_do_nothing(
-                index_elements=[approvals.c.run_id, approvals.c.step_id, approvals.c.approver]
-            )
-        )
-        so_far = (
-            sa.select(approvals.c.approver)
-            .where(approvals.c.run_id == run_id, approvals.c.step_id == step_id)
-            .order_by(approvals.c.approved_at, approvals.c.approver)
-        )
-        async with self._write() as conn:
-            await conn.execute(approve)
-            return list((await conn.scalars(so_far)).all())
-
-    async def clear_approvals(self, run_id: str, step_id: str) -> None:
-        """Forget every approval of the step (it changed, or it ran)."""
-        async with self._write() as conn:
-            await conn.execute(
-                approvals.delete().where(
-                    approvals.c.run_id == run_id, approvals.c.step_id == step_id
-                )
-            )
-
-    async def acquire_lock(self, name: str, run_id: str) -> str | None:
-        """Take a named lock for a run; return None on success, else the holding run's id.
-
-        A lock whose run has been resolved or closed is free: a run that ended without
-        releasing it (its runbook no longer loaded, the bot stopped in between) blocks no one.
-        """
-        finished = sa.select(runs.c.id).where(runs.c.state.in_(_CLOSED_STATES))
-        left_over = locks.delete().where(locks.c.name == name, locks.c.run_id.in_(finished))
-        take = (
-            self._insert(locks)
-            .values(name=name, run_id=run_id, acquired_at=_now())
-            .on_conflict_do_nothing(index_elements=[locks.c.name])
-            .returning(locks.c.name)
-        )
-        holder_of = sa.select(locks.c.run_id).where(locks.c.name == name)
-        async with self._write() as conn:
-            await conn.execute(left_over)
-            # The holder may release between our insert and our read; then try again.
-            for _ in range(5):
-                if (await conn.execute(take)).first() is not None:
-                    return None
-                holder: str | None = await conn.scalar(holder_of)
-                if holder is not None:
-                    return None if holder == run_id else holder
-        raise StoreError(f"lock {name!r} kept changing hands; try again")
-
-    async def release_lock(self, name: str, run_id: str) -> None:
-        """Release the lock if this run holds it; a lock held by another run is left alone."""
-        async with self._write() as conn:
-            await conn.execute(locks.delete().where(locks.c.name == name, locks.c.run_id == run_id))
+    async def command_outcome(self, key: str) -> dict[str, Any] | None:
+        """Return a claimed key's outcome: None while pending, ``UNCLAIMED`` if nobody holds it."""
+        query = sa.select(commands.c.outcome).where(commands.c.key == key)
+        async with self._read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return UNCLAIMED
+        outcome: dict[str, Any] | None = row.outcome
+        return outcome
 
     async def remember_event(self, key: str) -> bool:
         """Return True the first time a key (e.g. a Slack event id) is seen, False after."""
         remember = (
-            self._insert(seen_events)
+            self._insert_seen()
             .values(key=key, seen_at=_now())
             .on_conflict_do_nothing(index_elements=[seen_events.c.key])
             .returning(seen_events.c.key)
         )
         async with self._write() as conn:
             return (await conn.execute(remember)).first() is not None
+
+    def _insert_seen(self) -> postgresql.Insert | sqlite.Insert:
+        if self._target.is_sqlite:
+            return sqlite.insert(seen_events)
+        return postgresql.insert(seen_events)
+
+    async def prune(self, before: datetime) -> int:
+        """Forget finished idempotency keys and seen event ids older than ``before``.
+
+        Keys still pending are kept, so an answer someone waits for is never lost.
+        """
+        async with self._write() as conn:
+            done = await conn.execute(
+                commands.delete().where(
+                    commands.c.claimed_at < before, commands.c.finished_at.is_not(None)
+                )
+            )
+            seen = await conn.execute(seen_events.delete().where(seen_events.c.seen_at < before))
+        return int(done.rowcount or 0) + int(seen.rowcount or 0)
+
+    # One-shot approvals and locks (the engine does these inside its transactions)
+
+    async def add_approval(self, run_id: str, subject: str, approver: str) -> list[str]:
+        """Record an approval of a subject (once per approver); return all approvers so far."""
+        async with self.transaction() as tx:
+            found = await tx.add_approval(Approval(run_id, subject, approver, _now()))
+        return [a.approver for a in found]
+
+    async def clear_approvals(self, run_id: str, step_id: str) -> None:
+        """Forget every approval of the step (it changed, or it ran)."""
+        async with self.transaction() as tx:
+            await tx.clear_approvals(run_id, step_id)
+
+    async def acquire_lock(self, name: str, run_id: str) -> str | None:
+        """Take a named lock for a run; return None on success, else the holding run's id."""
+        async with self.transaction() as tx:
+            return await tx.acquire_lock(name, run_id, _now())
+
+    async def release_lock(self, name: str, run_id: str) -> None:
+        """Release the lock if this run holds it; a lock held by another run is left alone."""
+        async with self.transaction() as tx:
+            await tx.release_locks(run_id, [name])
 
     async def close(self) -> None:
         """Close every connection; safe to call twice."""

@@ -111,9 +111,8 @@ async def test_a_step_reads_an_earlier_steps_result(harness: Harness) -> None:
 async def test_a_secret_input_is_never_shown_on_the_timeline(harness: Harness) -> None:
     run = await harness.start_run()
 
-    await harness.provide(run.id, "token", SECRET_TOKEN)
     outcome = await harness.step(
-        run.id, "revoke_sessions", inputs={"user_id": "u-7"}, confirmed=True
+        run.id, "revoke_sessions", inputs={"user_id": "u-7", "token": SECRET_TOKEN}, confirmed=True
     )
 
     assert outcome.ok, outcome.message
@@ -124,7 +123,21 @@ async def test_a_secret_input_is_never_shown_on_the_timeline(harness: Harness) -
     assert SECRET_TOKEN not in outcome.message
     finished = events[-1]
     assert finished.detail["inputs"] == {"user_id": "u-7", "token": "[REDACTED]"}
-    assert events[-3].summary == "token = [REDACTED]"
+
+
+async def test_a_secret_input_is_never_kept_so_the_step_that_uses_it_asks_for_it(
+    harness: Harness,
+) -> None:
+    run = await harness.start_run()
+
+    provided = await harness.provide(run.id, "token", SECRET_TOKEN)
+    asked = await harness.step(run.id, "revoke_sessions", inputs={"user_id": "u-7"})
+
+    assert not provided.ok
+    assert "never keeps it" in provided.message
+    assert SECRET_TOKEN not in provided.message
+    assert asked.needs_inputs == ["token"]
+    assert SECRET_TOKEN not in repr(await harness.run(run.id))
 
 
 async def test_a_secret_input_that_fails_validation_is_not_echoed(harness: Harness) -> None:

@@ -13,7 +13,7 @@ import pytest
 import store_fixtures
 from store_fixtures import event, new_run, together
 
-from agape_ops.engine.records import StepRecord, StepState
+from agape_ops.errors import Conflict
 from agape_ops.store import SqlStore, open_store
 
 pytestmark = pytest.mark.integration
@@ -47,22 +47,23 @@ async def test_concurrent_create_run_gives_distinct_consecutive_numbers(
     assert len(await store.list_runs()) == 20
 
 
-async def test_concurrent_claim_step_has_exactly_one_winner(
+async def test_concurrent_creates_of_one_fingerprint_leave_one_active_run(
     store: SqlStore, other: SqlStore
 ) -> None:
-    run = await store.create_run(new_run())
-    await store.save_step(StepRecord(run.id, "purge", StepState.PASSED, attempts=1))
-    wins = await together(
-        *((store if n % 2 else other).claim_step(run.id, "purge", f"U{n}") for n in range(20))
-    )
-    assert wins.count(True) == 1
-    assert (await store.get_steps(run.id))["purge"].attempts == 2
+    async def create(target: SqlStore) -> str:
+        try:
+            return (await target.create_run(new_run(fingerprint="fp"))).id
+        except Conflict:
+            return "conflict"
 
-    fresh = await together(
-        *((store if n % 2 else other).claim_step(run.id, "new", f"U{n}") for n in range(20))
-    )
-    assert fresh.count(True) == 1
-    assert (await other.get_steps(run.id))["new"].attempts == 1
+    made = await together(*(create(store if n % 2 else other) for n in range(20)))
+
+    opened = [m for m in made if m != "conflict"]
+    assert len(opened) == 1
+    assert made.count("conflict") == 19
+    active = await other.find_active_run("fp")
+    assert active is not None
+    assert active.id == opened[0]
 
 
 async def test_concurrent_appends_number_the_timeline_without_gaps(

@@ -6,12 +6,14 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 import store_fixtures
+from sqlalchemy.engine import Connection
 from store_fixtures import T0, event, new_run, together
 
 from agape_ops.engine.records import RunState, StepRecord, StepState
 from agape_ops.engine.results import StepResult
-from agape_ops.errors import StoreError, UnknownRun
+from agape_ops.errors import Conflict, StoreError, UnknownRun
 from agape_ops.store import SqlStore, open_store
 from agape_ops.store.rows import MAX_RESULT_BYTES
 
@@ -75,26 +77,29 @@ async def test_get_run_returns_none_for_an_unknown_id(store: SqlStore) -> None:
     assert await store.get_run("INC-404") is None
 
 
-async def test_save_run_overwrites_state_timestamps_inputs_and_surface(store: SqlStore) -> None:
-    run = await store.create_run(new_run())
-    run.state = RunState.ACKNOWLEDGED
-    run.acknowledged_at = T0 + timedelta(minutes=2)
-    run.acknowledged_by = "U9"
-    run.inputs = {"reference": "T999"}
-    run.surface = {"channel": "C9", "ts": "1.2"}
-    await store.save_run(run)
-    assert await store.get_run(run.id) == run
+async def test_update_run_changes_only_the_columns_it_names(store: SqlStore) -> None:
+    run = await store.create_run(new_run(inputs={"reference": "T1"}, surface={"channel": "C1"}))
+    changes = {
+        "state": RunState.ACKNOWLEDGED,
+        "acknowledged_at": T0 + timedelta(minutes=2),
+        "acknowledged_by": "U9",
+    }
+    await store.update_run(run.id, **changes)
+    stored = await store.get_run(run.id)
+    assert stored is not None
+    assert (stored.state, stored.acknowledged_by) == (RunState.ACKNOWLEDGED, "U9")
+    assert stored.acknowledged_at == T0 + timedelta(minutes=2)
+    assert (stored.inputs, stored.surface) == ({"reference": "T1"}, {"channel": "C1"})
 
 
-async def test_save_run_of_a_run_never_created_raises_unknown_run(store: SqlStore) -> None:
+async def test_update_run_of_a_run_never_created_raises_unknown_run(store: SqlStore) -> None:
     with pytest.raises(UnknownRun, match="INC-77"):
-        await store.save_run(new_run(id="INC-77", number=77))
+        await store.update_run("INC-77", state=RunState.RESOLVED)
 
 
 async def test_list_runs_is_newest_first_filtered_by_state_and_limited(store: SqlStore) -> None:
     created = [await store.create_run(new_run()) for _ in range(4)]
-    created[1].state = RunState.RESOLVED
-    await store.save_run(created[1])
+    await store.update_run(created[1].id, state=RunState.RESOLVED)
     assert [r.id for r in await store.list_runs()] == ["INC-4", "INC-3", "INC-2", "INC-1"]
     assert [r.id for r in await store.list_runs(limit=2)] == ["INC-4", "INC-3"]
     resolved = await store.list_runs(states=[RunState.RESOLVED])
@@ -105,21 +110,19 @@ async def test_list_runs_is_newest_first_filtered_by_state_and_limited(store: Sq
     assert await store.list_runs(states=[]) == []
 
 
-async def test_find_open_run_returns_the_newest_unresolved_run_of_a_fingerprint(
-    store: SqlStore,
-) -> None:
-    older = await store.create_run(new_run(fingerprint="fp"))
-    newer = await store.create_run(new_run(fingerprint="fp"))
+async def test_a_fingerprint_has_at_most_one_active_run(store: SqlStore) -> None:
+    first = await store.create_run(new_run(fingerprint="fp"))
     await store.create_run(new_run(fingerprint="other"))
-    assert (await store.find_open_run("fp")) == newer
-    for state in (RunState.RESOLVED, RunState.CLOSED):
-        newer.state = state
-        await store.save_run(newer)
-        assert (await store.find_open_run("fp")) == older
-    older.state = RunState.CLOSED
-    await store.save_run(older)
-    assert await store.find_open_run("fp") is None
-    assert await store.find_open_run("never-seen") is None
+    with pytest.raises(Conflict):
+        await store.create_run(new_run(fingerprint="fp"))
+    assert await store.find_active_run("fp") == first
+    await store.update_run(first.id, state=RunState.RESOLVED)
+    assert await store.find_active_run("fp") is None
+    second = await store.create_run(new_run(fingerprint="fp"))
+    assert await store.find_active_run("fp") == second
+    await store.create_run(new_run(fingerprint=None))
+    await store.create_run(new_run(fingerprint=None))  # runs opened by hand have none
+    assert await store.find_active_run("never-seen") is None
 
 
 # Steps
@@ -160,21 +163,26 @@ async def test_step_records_round_trip_and_save_step_overwrites(store: SqlStore)
     assert await store.get_steps("INC-404") == {}
 
 
-async def test_claim_step_wins_once_until_the_step_stops_running(store: SqlStore) -> None:
+async def test_a_lease_is_renewed_only_by_its_claim_and_found_once_it_runs_out(
+    store: SqlStore,
+) -> None:
     run = await store.create_run(new_run())
-    assert await store.claim_step(run.id, "check", "U1") is True
-    assert await store.claim_step(run.id, "check", "U2") is False
-    claimed = (await store.get_steps(run.id))["check"]
-    assert (claimed.state, claimed.actor, claimed.attempts) == (StepState.RUNNING, "U1", 1)
-    assert claimed.started_at is not None
-    assert claimed.started_at.utcoffset() == timedelta(0)
-
-    claimed.state, claimed.finished_at = StepState.PASSED, T0
-    await store.save_step(claimed)
-    assert await store.claim_step(run.id, "check", "U2") is True
-    again = (await store.get_steps(run.id))["check"]
-    assert (again.state, again.actor, again.attempts) == (StepState.RUNNING, "U2", 2)
-    assert again.finished_at is None
+    running = StepRecord(
+        run.id,
+        "check",
+        StepState.RUNNING,
+        claim_key="click-1",
+        lease_until=T0 + timedelta(seconds=30),
+    )
+    await store.save_step(running)
+    assert await store.renew_lease(run.id, "check", "click-2", T0 + timedelta(minutes=5)) is False
+    assert await store.expired_leases(T0) == []
+    assert await store.expired_leases(T0 + timedelta(seconds=31)) == [(run.id, "check")]
+    assert await store.renew_lease(run.id, "check", "click-1", T0 + timedelta(minutes=1)) is True
+    assert await store.expired_leases(T0 + timedelta(seconds=31)) == []
+    assert (await store.get_steps(run.id))["check"].lease_until == T0 + timedelta(minutes=1)
+    await store.save_step(StepRecord(run.id, "check", StepState.PASSED, claim_key="click-1"))
+    assert await store.renew_lease(run.id, "check", "click-1", T0 + timedelta(hours=1)) is False
 
 
 async def test_an_oversized_result_loses_rows_but_stays_a_valid_result(store: SqlStore) -> None:
@@ -285,8 +293,7 @@ async def test_a_lock_its_run_kept_after_finishing_is_free_for_another_run(
     assert await store.acquire_lock("stock", holder.id) is None
     assert await store.acquire_lock("stock", other.id) == holder.id
 
-    holder.state = finished
-    await store.save_run(holder)
+    await store.update_run(holder.id, state=finished)
 
     assert await store.acquire_lock("stock", other.id) is None
     assert await store.acquire_lock("stock", holder.id) == other.id
@@ -305,7 +312,7 @@ async def test_a_store_reopened_from_scratch_mid_run_continues_the_run(store_url
     first = await open_store(store_url)
     try:
         run = await first.create_run(new_run(fingerprint="fp", inputs={"reference": "T1"}))
-        await first.claim_step(run.id, "verify", "U1")
+        await first.save_step(StepRecord(run.id, "verify", StepState.RUNNING, claim_key="k"))
         await first.save_step(StepRecord(run.id, "check", StepState.FAILED, finding="3 failed"))
         await first.append_event(event(run.id, "started"))
         await first.append_event(event(run.id, "step_result", step_id="check"))
@@ -321,11 +328,10 @@ async def test_a_store_reopened_from_scratch_mid_run_continues_the_run(store_url
     second = await open_store(store_url)
     try:
         assert await second.get_run(run.id) == run
-        assert await second.find_open_run("fp") == run
+        assert await second.find_active_run("fp") == run
         steps = await second.get_steps(run.id)
-        assert steps["verify"].state is StepState.RUNNING
+        assert (steps["verify"].state, steps["verify"].claim_key) == (StepState.RUNNING, "k")
         assert steps["check"].finding == "3 failed"
-        assert await second.claim_step(run.id, "verify", "U2") is False
         assert [e.kind for e in await second.events(run.id)] == ["started", "step_result"]
         assert (await second.append_event(event(run.id, "resolved"))).seq == 3
         assert await second.add_approval(run.id, "refund", "U8") == ["U7", "U8"]
@@ -349,8 +355,8 @@ async def test_opening_a_store_again_applies_no_migration_twice(store_url: str) 
             await opened.close()
     again = await open_store(store_url)
     try:
-        assert await again.schema_version() == 1
-        assert await again.migrate() == 1
+        assert await again.schema_version() == 2
+        assert await again.migrate() == 2
         assert await again.get_run(run.id) == run
     finally:
         await again.close()
@@ -365,3 +371,44 @@ async def test_a_store_from_a_newer_agape_ops_is_refused(store: SqlStore, store_
         )
     with pytest.raises(StoreError, match="schema version 99, newer than this agape-ops"):
         await open_store(store_url)
+
+
+async def test_a_version_1_store_upgrades_keeping_every_run_and_event(store_url: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from agape_ops.store.schema import MIGRATIONS, schema_version
+
+    def first_version(conn: Connection) -> None:
+        schema_version.create(conn)
+        MIGRATIONS[0].apply(conn)
+        conn.execute(schema_version.insert().values(version=1, description="v1", applied_at=T0))
+        run = {"runbook_id": "r", "title": "t", "severity": "sev2", "created_by": "U1"}
+        run |= {"created_at": T0, "inputs": "{}", "rehearsal": False, "surface": "{}"}
+        for number, state in ((1, "open"), (2, "acknowledged"), (3, "resolved")):
+            values = {**run, "id": f"INC-{number}", "number": number, "state": state}
+            conn.execute(sa.table("ops_runs", *map(sa.column, values)).insert().values(values))
+        for second, (run_id, seq) in enumerate([("INC-1", 1), ("INC-2", 1), ("INC-1", 2)]):
+            event_row = {"run_id": run_id, "seq": seq, "at": T0 + timedelta(seconds=second)}
+            event_row |= {"actor": "U1", "kind": "note", "summary": "s", "detail": "{}"}
+            conn.execute(
+                sa.table("ops_events", *map(sa.column, event_row)).insert().values(event_row)
+            )
+        conn.execute(sa.text("UPDATE ops_runs SET fingerprint = 'fp'"))
+
+    engine = create_async_engine(store_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(first_version)
+    await engine.dispose()
+
+    store = await open_store(store_url)
+    try:
+        assert await store.schema_version() == 2
+        runs = {r.id: r for r in await store.list_runs()}
+        assert runs["INC-2"].fingerprint == "fp"  # the newest active run keeps it
+        assert runs["INC-1"].fingerprint == "fp~INC-1"
+        assert runs["INC-3"].fingerprint == "fp"  # resolved: no clash
+        assert [e.position for e in await store.events_after(0)] == [1, 2, 3]
+        appended = await store.append_event(event("INC-2"))
+        assert (appended.seq, appended.position) == (2, 4)
+    finally:
+        await store.close()

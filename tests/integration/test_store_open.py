@@ -26,7 +26,7 @@ async def test_the_default_url_opens_a_wal_sqlite_file_in_the_working_directory(
     store = await open_store(url)
     try:
         assert store.place == str(tmp_path / "agape-ops.db")
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == 2
     finally:
         await store.close()
     with sqlite3.connect(tmp_path / "agape-ops.db") as conn:
@@ -39,7 +39,7 @@ async def test_the_default_url_opens_a_wal_sqlite_file_in_the_working_directory(
 async def test_a_plain_sqlite_url_is_given_the_async_driver(tmp_path: Path) -> None:
     store = await open_store(f"sqlite:///{tmp_path / 'ops.db'}")
     try:
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == 2
     finally:
         await store.close()
 

@@ -10,7 +10,8 @@ from rich.console import Console, RenderableType
 from agape_ops.engine.records import Event, Run, RunState, StepRecord, StepState
 from agape_ops.engine.results import StepResult, table
 from agape_ops.engine.steps import Plan
-from agape_ops.runbooks.model import Runbook, Step
+from agape_ops.engine.views import RunView, run_view
+from agape_ops.runbooks.model import Runbook, Step, Team
 from agape_ops.surfaces.console import render
 
 T0 = datetime(2024, 8, 1, 10, 0, 0, tzinfo=UTC)
@@ -56,13 +57,11 @@ def runbook() -> Runbook:
     )
 
 
-def test_steps_are_numbered_across_sections_in_walkthrough_order() -> None:
-    numbered = render.numbered_steps(runbook())
-    assert [(n.number, n.section, n.step.id) for n in numbered] == [
-        (1, "detection", "negative_stock"),
-        (2, "actions", "tell"),
-        (3, "actions", "correct_stock"),
-    ]
+def view_of(records: dict[str, StepRecord], of: Runbook | None = None) -> RunView:
+    run = Run(
+        "INC-1", 1, "inventory-oversell", "Inventory Oversell", "sev2", RunState.OPEN, "U1", T0
+    )
+    return run_view(run, of or runbook(), records, [], Team(), now=T0)
 
 
 def test_walkthrough_shows_sections_numbers_states_and_findings() -> None:
@@ -72,7 +71,7 @@ def test_walkthrough_shows_sections_numbers_states_and_findings() -> None:
         ),
         "tell": StepRecord("INC-1", "tell", items_done=[0]),
     }
-    shown = text_of(render.walkthrough(runbook(), records))
+    shown = text_of(render.walkthrough(view_of(records)))
     assert "Detection" in shown
     assert "Immediate actions" in shown
     assert "│ 1 │ SKUs below zero" in shown
@@ -81,7 +80,23 @@ def test_walkthrough_shows_sections_numbers_states_and_findings() -> None:
     assert "2 SKUs below zero: A (-2)" in lines["1"]
     assert "1/2 done" in lines["2"]
     assert "postgres dangerous" in lines["3"]
-    assert "Correct stock" in lines["3"]
+    assert lines["3"].split("│")[5].strip() == ""  # an action not yet run has no finding
+
+
+def test_terminal_escapes_in_data_are_never_sent_to_the_terminal() -> None:
+    records = {
+        "negative_stock": StepRecord(
+            "INC-1", "negative_stock", state=StepState.ERROR, finding="boom \x1b[2J\x1b]0;pwned\x07"
+        )
+    }
+    event = Event(
+        "INC-1", T0, "bot", "step.error", "title \x1b]0;owned\x07 \x9b31m", outcome="error"
+    )
+    shown = text_of(render.walkthrough(view_of(records)), render.event_line(event))
+    assert "\x1b" not in shown
+    assert "\x07" not in shown
+    assert "\x9b" not in shown
+    assert "boom [2J]0;pwned" in shown
 
 
 def test_a_truncated_result_says_how_many_rows_it_shows_of_how_many() -> None:
@@ -137,9 +152,9 @@ def test_a_plan_shows_what_it_would_do_what_it_touches_and_the_question() -> Non
 def test_a_plan_that_cannot_run_says_why() -> None:
     step = runbook().step("correct_stock")
     assert step is not None
-    shown = text_of(render.plan_view(Plan(step, "", None, error="no postgres adapter")))
+    shown = text_of(render.plan_view(Plan(step, "", "Correct it?", error="no postgres adapter")))
     assert "Cannot run it: no postgres adapter" in shown
-    assert "Run “Correct stock levels”?" in shown
+    assert "Correct it?" not in shown  # nothing to confirm when it cannot run
 
 
 def test_event_lines_show_time_actor_summary_and_duration() -> None:
@@ -164,7 +179,9 @@ def test_checklists_number_items_and_show_commands_to_copy() -> None:
             },
         }
     )
-    shown = text_of(render.checklist(step, StepRecord("INC-1", "logs", items_done=[1])))
+    book = runbook().model_copy(update={"diagnosis": [step]})
+    view = view_of({"logs": StepRecord("INC-1", "logs", items_done=[1])}, book)
+    shown = text_of(render.checklist(view.step("logs")))
     assert "1. [ ] Look at errors" in shown
     assert "2. [x] Grep webhooks" in shown
     assert "$ docker-compose logs app" in shown

@@ -1,16 +1,19 @@
-"""Turn runs, steps, results, plans and events into rich renderables for the terminal.
+"""Turn the engine's view of a run, results, plans and events into rich renderables.
 
-Pure functions of the engine's records: no engine calls, no I/O. Every piece of data is wrapped
-in ``Text`` so an alert title like ``[FIRING:1]`` is shown as typed, never read as markup.
+Pure functions: no engine calls, no I/O. The walkthrough, its numbers, states, findings and
+buttons come from the engine's view (``engine/views.py``), which the Slack surface renders too;
+this module only decides how they look in a terminal. Every piece of data is wrapped in
+``Text`` (so ``[FIRING:1]`` is shown as typed, never read as markup) after control characters
+are removed (so a terminal escape in an alert or an error is never obeyed).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -18,16 +21,17 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from agape_ops.engine.records import Event, Run, StepRecord, StepState
+from agape_ops.engine.records import Event, Run, StepState
 from agape_ops.engine.results import StepResult
 from agape_ops.engine.steps import Plan
-from agape_ops.runbooks.model import SECTION_TITLES, Risk, Runbook, Step, Team
+from agape_ops.engine.views import RunView, StepView
+from agape_ops.runbooks.model import Contact, Dashboard, Risk, Runbook
 
 #: Rows of a result shown at once; the rest are counted ("showing 20 of 143").
 SHOWN_ROWS = 20
-#: Letters that pick among several row actions: ``r2b`` is the second action on row 2.
-ROW_LETTERS = "abcdefghij"
 CELL_WIDTH = 60
+#: C0 and C1 control characters (and DEL), tab and newline excepted: never sent to a terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 STATE_STYLES: dict[StepState, str] = {
     StepState.PENDING: "",
@@ -48,22 +52,14 @@ EVENT_MARKS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Numbered:
-    """A step with the number a person types to run it, and the section it sits in."""
-
-    number: int
-    section: str
-    step: Step
+def clean(text: str) -> str:
+    """Remove control characters (terminal escapes among them), keeping tabs and newlines."""
+    return _CONTROL.sub("", text)
 
 
-def numbered_steps(runbook: Runbook) -> list[Numbered]:
-    """Number every step of the runbook 1, 2, ... in walkthrough order."""
-    numbered: list[Numbered] = []
-    for section, steps in runbook.sections():
-        for step in steps:
-            numbered.append(Numbered(len(numbered) + 1, section, step))
-    return numbered
+def plain(text: str, style: str = "") -> Text:
+    """Return data as terminal text: shown as typed, never as markup or a control sequence."""
+    return Text(clean(text), style=style)
 
 
 def cell(value: Any) -> Text:
@@ -78,6 +74,7 @@ def cell(value: Any) -> Text:
         shown = figure(value)
     else:
         shown = str(value)
+    shown = clean(shown)
     if len(shown) > CELL_WIDTH:
         shown = shown[: CELL_WIDTH - 1] + "…"
     return Text(shown)
@@ -103,17 +100,19 @@ def run_header(run: Run) -> Text:
     """Say which run this is, of what, how bad, in what state, and whether it is a rehearsal."""
     header = Text()
     header.append(run.id, style="bold")
-    header.append(f"  {run.title}", style="bold")
+    header.append(f"  {clean(run.title)}", style="bold")
     header.append(f"  [{run.severity}]  ", style="magenta")
     header.append(run.state.value, style="bold cyan")
-    header.append(f"  opened {run.created_at:%Y-%m-%d %H:%M} UTC by {run.created_by}", style="dim")
+    header.append(
+        f"  opened {run.created_at:%Y-%m-%d %H:%M} UTC by {clean(run.created_by)}", style="dim"
+    )
     if run.rehearsal:
         header.append("  REHEARSAL: writes are shown, not executed", style="bold magenta")
     return header
 
 
-def _kind(step: Step) -> Text:
-    if step.manual is not None:
+def _kind(step: StepView) -> Text:
+    if step.is_checklist:
         return Text("checklist", style="dim")
     kind = Text(step.kind)
     if step.risk is Risk.WRITE:
@@ -123,24 +122,20 @@ def _kind(step: Step) -> Text:
     return kind
 
 
-def _state(step: Step, record: StepRecord | None) -> Text:
-    if record is None:
-        return Text(StepState.PENDING.words)
-    if step.manual is not None and record.state is StepState.PENDING and record.items_done:
-        return Text(f"{len(record.items_done)}/{len(step.manual.items)} done", style="cyan")
-    return Text(record.state.words, style=STATE_STYLES[record.state])
+def _state(step: StepView) -> Text:
+    if step.is_checklist and step.state is StepState.PENDING and "/" in step.state_words:
+        return Text(step.state_words, style="cyan")
+    return Text(step.state_words, style=STATE_STYLES[step.state])
 
 
-def _finding(step: Step, record: StepRecord | None) -> Text:
-    if record is not None and record.finding:
-        return Text(record.finding)
-    if step.button:
-        return Text(step.button, style="dim")
-    return Text(step.description or "", style="dim")
+def _finding(step: StepView) -> Text:
+    if step.finding:
+        return plain(step.finding)
+    return plain(step.description or "", style="dim")
 
 
-def walkthrough(runbook: Runbook, steps: dict[str, StepRecord]) -> Table:
-    """Return the runbook's sections with numbered steps, each with its state and finding."""
+def walkthrough(view: RunView) -> Table:
+    """Return the run's sections with numbered steps, each with its state and finding."""
     table = Table(show_header=True, header_style="bold", expand=False, show_lines=False)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("step")
@@ -148,24 +143,23 @@ def walkthrough(runbook: Runbook, steps: dict[str, StepRecord]) -> Table:
     table.add_column("state", no_wrap=True)
     table.add_column("finding")
     section = ""
-    for entry in numbered_steps(runbook):
-        if entry.section != section:
-            section = entry.section
-            table.add_row("", Text(SECTION_TITLES[section], style="bold underline"), "", "", "")
-        record = steps.get(entry.step.id)
+    for step in view.steps:
+        if step.section != section:
+            section = step.section
+            table.add_row("", Text(step.section_title, style="bold underline"), "", "", "")
         table.add_row(
-            Text(str(entry.number)),
-            Text(entry.step.title),
-            _kind(entry.step),
-            _state(entry.step, record),
-            _finding(entry.step, record),
+            Text(str(step.number)),
+            plain(step.title),
+            _kind(step),
+            _state(step),
+            _finding(step),
         )
     return table
 
 
 def result_view(result: StepResult, *, title: str = "", numbered: bool = False) -> RenderableType:
     """Show a result: its table (with row numbers when rows can be acted on) or its figures."""
-    parts: list[RenderableType] = [Text(title, style="bold")] if title else []
+    parts: list[RenderableType] = [plain(title, style="bold")] if title else []
     if result.columns:
         table = Table(show_header=True, header_style="bold")
         if numbered:
@@ -190,20 +184,22 @@ def result_view(result: StepResult, *, title: str = "", numbered: bool = False) 
             figures.add_row(Text(name), cell(value))
         parts.append(figures)
     if result.text:
-        parts.append(Text(result.text))
+        parts.append(plain(result.text))
     return Group(*parts)
 
 
-def row_choices(step: Step, result: StepResult) -> Text:
+def row_choices(step: StepView, result: StepResult) -> Text:
     """Offer a step's row actions as typed choices: ``r2`` applies the first to row 2."""
     count = min(len(result.rows), SHOWN_ROWS)
     choices = Text()
     for index, action in enumerate(step.row_actions):
-        suffix = "" if len(step.row_actions) == 1 else ROW_LETTERS[index]
+        suffix = action.letter
         span = f"r1{suffix}" if count == 1 else f"r1{suffix}-r{count}{suffix}"
         if index:
             choices.append("\n")
-        choices.append(f"“{action.button}” on a row: type r<row>{suffix} ({span})", style="cyan")
+        choices.append(
+            f"“{clean(action.button)}” on a row: type r<row>{suffix} ({span})", style="cyan"
+        )
     return choices
 
 
@@ -211,29 +207,26 @@ def plan_view(plan: Plan) -> RenderableType:
     """Show what a step would do, what it would touch, and what the person is asked to confirm."""
     parts: list[RenderableType] = [Text(f"“{plan.step.title}” will:", style="bold")]
     if plan.description:
-        parts.append(Text(textwrap.indent(plan.description, "  ")))
+        parts.append(plain(textwrap.indent(plan.description, "  ")))
     if plan.preview is not None:
-        parts.append(Text(f"It would touch: {plan.preview.summary}", style="yellow"))
+        parts.append(plain(f"It would touch: {plan.preview.summary}", style="yellow"))
         parts.append(result_view(plan.preview))
-    if plan.error:
-        parts.append(Text(f"Cannot run it: {plan.error}", style="bold red"))
-    confirm = plan.confirm or f"Run “{plan.step.title}”?"
-    parts.append(Text(confirm, style="bold yellow"))
+    if plan.error:  # nothing to confirm: say why instead of asking
+        parts.append(plain(f"Cannot run it: {plan.error}", style="bold red"))
+    elif plan.confirm:
+        parts.append(plain(plan.confirm, style="bold yellow"))
     return Group(*parts)
 
 
-def checklist(step: Step, record: StepRecord | None) -> RenderableType:
+def checklist(step: StepView) -> RenderableType:
     """Show a manual step's items as numbered choices, with any command to copy."""
-    assert step.manual is not None  # noqa: S101 - callers pass manual steps only
-    done = set(record.items_done) if record else set()
-    finished = record is not None and record.state is StepState.DONE
     lines = Text()
-    lines.append(f"{step.title}\n", style="bold")
-    for index, item in enumerate(step.manual.items):
-        mark = "x" if finished or index in done else " "
-        lines.append(f"  {index + 1}. [{mark}] {item.text}\n")
+    lines.append(f"{clean(step.title)}\n", style="bold")
+    for item in step.items:
+        mark = "x" if item.done else " "
+        lines.append(f"  {item.number}. [{mark}] {clean(item.text)}\n")
         if item.command:
-            command = item.command.strip().replace("\n", "\n         ")
+            command = clean(item.command.strip()).replace("\n", "\n         ")
             lines.append(f"       $ {command}\n", style="cyan")
     return lines
 
@@ -246,8 +239,8 @@ def event_line(event: Event) -> Text:
     line = Text()
     line.append(f"{event.at:%H:%M:%S} ", style="dim")
     line.append(f"{mark} ", style=style)
-    line.append(f"{event.actor}: ", style="bold")
-    line.append(event.summary, style=style if style in ("red", "magenta") else "")
+    line.append(f"{clean(event.actor)}: ", style="bold")
+    line.append(clean(event.summary), style=style if style in ("red", "magenta") else "")
     if event.duration_ms is not None:
         line.append(f"  ({event.duration_ms} ms)", style="dim")
     return line
@@ -262,9 +255,9 @@ def runs_table(runs: Iterable[Run]) -> Table:
         table.add_row(
             Text(run.id, style="bold"),
             Text(run.state.value),
-            Text(run.title),
+            plain(run.title),
             Text(f"{run.created_at:%Y-%m-%d %H:%M}"),
-            Text(run.created_by),
+            plain(run.created_by),
             Text("rehearsal" if run.rehearsal else "", style="magenta"),
         )
     return table
@@ -295,14 +288,14 @@ def runbooks_table(runbooks: Iterable[Runbook]) -> Table:
     return table
 
 
-def contacts_table(team: Team) -> RenderableType:
+def contacts_table(contacts: Sequence[Contact]) -> RenderableType:
     """List the emergency contacts from the team file."""
-    if not team.contacts:
+    if not contacts:
         return Text("No contacts: add them to the team file (OPS_TEAM_FILE).", style="dim")
     table = Table(show_header=True, header_style="bold")
     for column in ("role", "name", "phone", "email", "slack"):
         table.add_column(column, overflow="fold")  # ids, emails and URLs are never cut
-    for contact in team.contacts:
+    for contact in contacts:
         table.add_row(
             *(
                 cell(v)
@@ -312,38 +305,38 @@ def contacts_table(team: Team) -> RenderableType:
     return table
 
 
-def dashboards_table(team: Team) -> RenderableType:
+def dashboards_table(dashboards: Sequence[Dashboard]) -> RenderableType:
     """List the monitoring dashboards from the team file."""
-    if not team.dashboards:
+    if not dashboards:
         return Text("No dashboards: add them to the team file (OPS_TEAM_FILE).", style="dim")
     table = Table(show_header=True, header_style="bold")
     for column in ("dashboard", "where", "note"):
         table.add_column(column, overflow="fold")  # ids, emails and URLs are never cut
-    for board in team.dashboards:
-        table.add_row(Text(board.name), Text(board.url or ""), Text(board.note or ""))
+    for board in dashboards:
+        table.add_row(plain(board.name), plain(board.url or ""), plain(board.note or ""))
     return table
 
 
 def error_line(message: str) -> Text:
     """Show something that did not work, in red."""
-    return Text(f"✗ {message}", style="bold red")
+    return plain(f"✗ {message}", style="bold red")
 
 
 def refusal_line(message: str) -> Text:
     """Show a refusal: what was refused and who may do it."""
-    return Text(f"✗ refused: {message}", style="bold red")
+    return plain(f"✗ refused: {message}", style="bold red")
 
 
 def note_line(message: str) -> Text:
     """Show a plain remark (hints, cancellations)."""
-    return Text(message, style="dim")
+    return plain(message, style="dim")
 
 
 def ok_line(message: str) -> Text:
     """Show something that worked."""
-    return Text(f"✓ {message}", style="green")
+    return plain(f"✓ {message}", style="green")
 
 
 def lines(items: Sequence[str], style: str = "") -> Text:
     """Show several lines of plain text as typed."""
-    return Text("\n".join(items), style=style)
+    return plain("\n".join(items), style=style)

@@ -14,49 +14,52 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agape_ops.alerts.fingerprint import fingerprint
-from agape_ops.alerts.model import Alert, AlertStatus
+from agape_ops.alerts.model import Alert
 from agape_ops.alerts.normalise import from_json, from_text
-from agape_ops.bootstrap import Container
-from agape_ops.engine.commands import Acknowledge, AddNote, ProvideInput, SetState, StartRun
-from agape_ops.engine.records import ACTIVE_STATES, Run, StepState
-from agape_ops.engine.results import StepResult
+from agape_ops.engine.commands import Intake, OpenForAlert, StartRun
+from agape_ops.engine.engine import Engine
+from agape_ops.engine.records import Run, StepState
 from agape_ops.errors import AgapeError, UnknownRun
-from agape_ops.runbooks.triggers import match_alert
 from agape_ops.surfaces.console import render
 from agape_ops.surfaces.console.steps import Call, StepActions, new_key
 from agape_ops.surfaces.console.terminal import Cancelled, Terminal
+from agape_ops.surfaces.ops_actions import DIRECT, commands_for
 from agape_ops.surfaces.ops_command import SUBCOMMANDS, OpsCommand, OpsUsage, parse, usage_lines
 
 log = logging.getLogger(__name__)
 
-STATE_OF = {"mitigated": "mitigated", "resolve": "resolved", "close": "closed"}
 NO_CURRENT_RUN = (
     "no current run: open one with `alert ...` or `/ops start <runbook>`, or pick one with "
     "`/ops use RUN`"
 )
-_ROW_CHOICE = re.compile(r"r(\d+)([a-j]?)")
+_ROW_CHOICE = re.compile(r"r(\d{1,4})([a-j]?)")
 
 
 @dataclass
 class Session:
-    """One person's console session over a built container."""
+    """One person's console session over the engine."""
 
-    container: Container
+    engine: Engine
     terminal: Terminal
     actor: str
     call: Call
     dry_run: bool = False
     current: str | None = None
+    #: Runbooks that failed to load, said in the banner.
+    problems: Sequence[str] = ()
+    #: Removes configured secrets from text nothing else redacted (an unexpected error's).
+    redact: Callable[[str], str] = str
     steps: StepActions = field(init=False)
 
     def __post_init__(self) -> None:
         self.steps = StepActions(
-            self.container, self.terminal, self.call, self.actor, dry_run=self.dry_run
+            self.engine, self.terminal, self.call, self.actor, dry_run=self.dry_run
         )
-        self.container.engine.subscribe(self.terminal.on_event)
+        self.engine.subscribe(self.terminal.on_event)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -95,7 +98,7 @@ class Session:
         except Exception as exc:  # the surface's outermost handler: report, keep the session
             log.exception("console command failed: %s", line)
             # Not one of ours, so nothing redacted its text: a driver error may quote a DSN.
-            said = self.container.redactor.text(f"{type(exc).__name__}: {exc}")
+            said = self.redact(f"{type(exc).__name__}: {exc}")
             self.terminal.fail(f"unexpected error ({said}); see the log")
 
     def _dispatch(self, line: str) -> None:
@@ -103,8 +106,8 @@ class Session:
         lowered = word.lower()
         if lowered == "alert":
             self.alert(rest.strip())
-        elif word.isdigit():
-            self.steps.activate(self._run(None), word, {})
+        elif word.isascii() and word.isdigit():
+            self.steps.activate(self._run(None).id, word, {})
         elif choice := _ROW_CHOICE.fullmatch(lowered):
             self.steps.row_action(int(choice.group(1)), choice.group(2))
         elif lowered == "/ops" or lowered in SUBCOMMANDS:
@@ -120,45 +123,35 @@ class Session:
         target = run_id or self.current
         if target is None:
             raise UnknownRun(NO_CURRENT_RUN)
-        return self.call(self.container.engine.get_run(target))
+        return self.call(self.engine.get_run(target))
 
     # -- alerts --------------------------------------------------------------------------
 
     def alert(self, payload: str) -> None:
-        """Open a run for an alert as Slack would, or reattach to the open run it belongs to."""
+        """Hand an alert to the engine's intake, as an alert posted in #alerts would be."""
         if not payload:
             self.terminal.fail("usage: alert <text of the alert> | alert {JSON payload}")
             return
         alert = self._read_alert(payload)
         if alert is None:
             return
-        digest = fingerprint(alert)
-        if self.dry_run:  # rehearsals never merge into real incidents, nor real ones into them
-            digest = f"rehearsal:{digest}"
-        existing = self.call(self.container.store.find_open_run(digest))
-        if alert.status is AlertStatus.RESOLVED:
-            self._resolved_alert(alert, existing)
+        command = OpenForAlert(
+            alert=alert,
+            fingerprint=fingerprint(alert),
+            actor=self.actor,
+            key=new_key(),
+            source={"console": self.actor},
+            rehearsal=self.dry_run,  # rehearsals never merge into real incidents, nor real ones
+        )
+        outcome = self.steps.execute(command)
+        if outcome.intake is Intake.UNMATCHED or outcome.run is None:
             return
-        if existing is not None:
-            self.current = existing.id
-            self.terminal.show(
-                render.ok_line(
-                    f"This alert belongs to {existing.id} ({existing.state.value}), already "
-                    "open: attached to it, no new run."
-                )
-            )
-            self._status(existing.id)
-            return
-        match = match_alert(alert, self.container.catalog.runbooks.values())
-        if match is None:
-            self.terminal.fail(
-                f"No runbook matches “{alert.title or alert.text[:80]}”. `/ops runbooks` lists "
-                "them; `/ops start <runbook>` opens one by hand."
-            )
-            return
-        title, reason = match.runbook.title, match.reason
-        self.terminal.show(render.ok_line(f"Alert matches runbook “{title}” ({reason})"))
-        self._open(match.runbook.id, alert=alert, fingerprint=digest)
+        self.current = outcome.run.id
+        if outcome.intake is Intake.ATTACHED:
+            self.terminal.show(render.ok_line(outcome.message))
+            self._status(outcome.run.id)
+        elif outcome.intake is Intake.OPENED:
+            self._status(outcome.run.id, results=True)
 
     def _read_alert(self, payload: str) -> Alert | None:
         if not payload.startswith("{"):
@@ -176,28 +169,11 @@ class Session:
             )
         return alert
 
-    def _resolved_alert(self, alert: Alert, existing: Run | None) -> None:
-        if existing is None:
-            self.terminal.show(render.note_line(f"“{alert.title}” is resolved; no run is open."))
-            return
-        self.current = existing.id
-        text = f"monitoring reports resolved: {alert.title}"
-        self.steps.execute(AddNote(existing.id, text, self.actor, new_key()))
-
-    def _open(
-        self,
-        runbook_id: str,
-        *,
-        alert: Alert | None = None,
-        fingerprint: str | None = None,
-        inputs: dict[str, str] | None = None,
-    ) -> None:
+    def _open(self, runbook_id: str, *, inputs: dict[str, str] | None = None) -> None:
         command = StartRun(
             runbook_id=runbook_id,
             actor=self.actor,
             key=new_key(),
-            alert=alert,
-            fingerprint=fingerprint,
             inputs=dict(inputs or {}),
             rehearsal=self.dry_run,
             surface={"console": self.actor},
@@ -211,65 +187,51 @@ class Session:
 
     def ops(self, command: OpsCommand) -> None:
         """Carry out one `/ops` subcommand."""
-        name, container, show = command.name, self.container, self.terminal.show
+        name, engine, show = command.name, self.engine, self.terminal.show
         if name == "help":
             self._help()
         elif name == "runbooks":
-            show(render.runbooks_table(container.catalog.runbooks.values()))
+            show(render.runbooks_table(engine.runbooks.values()))
         elif name == "start":
             self._open(command.target or "", inputs=command.inputs)
         elif name == "runs":
-            show(render.runs_table(self.call(container.store.list_runs(limit=20))))
+            show(render.runs_table(self.call(engine.runs(limit=20))))
         elif name == "contacts":
-            show(render.contacts_table(container.team))
+            show(render.contacts_table(engine.team.contacts))
         elif name == "dashboards":
-            show(render.dashboards_table(container.team))
+            show(render.dashboards_table(engine.team.dashboards))
         elif name == "use":
             self.current = self._run(command.target).id
             self._status(self.current)
         elif name == "status" and command.run_id is None and self.current is None:
-            runs = self.call(container.store.list_runs(states=list(ACTIVE_STATES)))
+            runs = self.call(engine.runs(active=True))
             show(render.runs_table(runs) if runs else render.note_line("No open runs."))
         else:
             self._run_scoped(command)
 
     def _run_scoped(self, command: OpsCommand) -> None:
         run = self._run(command.run_id)
-        name, actor, steps = command.name, self.actor, self.steps
-        if name == "status":
+        if command.name == "status":
             self._status(run.id)
-        elif name == "run":
-            steps.activate(run, command.target or "", command.inputs)
-        elif name == "done":
-            steps.mark_done(run, command.target or "", command.items)
-        elif name == "skip":
-            steps.skip(run, command.target or "", command.text)
-        elif name == "ack":
-            steps.execute(Acknowledge(run.id, actor, new_key()))
-        elif name in STATE_OF:
-            steps.execute(SetState(run.id, STATE_OF[name], actor, new_key(), note=command.text))
-        elif name == "note":
-            steps.execute(AddNote(run.id, command.text, actor, new_key()))
-        elif name == "input":
-            for input_name, value in command.inputs.items():
-                steps.execute(ProvideInput(run.id, input_name, value, actor, new_key()))
-        elif name == "timeline":
+        elif command.name == "run":
+            self.steps.activate(run.id, command.target or "", command.inputs)
+        elif command.name == "timeline":
             self._timeline(run, command.text)
+        elif command.name in DIRECT:
+            view = self.steps.view(run.id)
+            for engine_command in commands_for(command, view, self.actor, new_key):
+                self.steps.execute(engine_command)
 
     def _status(self, run_id: str, *, results: bool = False) -> None:
-        engine = self.container.engine
-        run = self.call(engine.get_run(run_id))
-        runbook = engine.runbook_of(run)
-        records = self.call(self.container.store.get_steps(run.id))
-        self.terminal.show(render.run_header(run), render.walkthrough(runbook, records))
+        view = self.steps.view(run_id)
+        self.terminal.show(render.run_header(view.run), render.walkthrough(view))
         if results:  # what the automatic checks found, and the rows a person can act on
-            for step in runbook.steps():
-                record = records.get(step.id)
-                if record is None or not record.result or not record.result.get("rows"):
+            for step in view.steps:
+                result = step.result
+                if result is None or not result.rows:
                     continue
-                if record.state is StepState.FAILED or step.row_actions:
-                    result = StepResult.model_validate(record.result)
-                    self.steps.show_result(run.id, step, result)
+                if step.state is StepState.FAILED or step.row_actions:
+                    self.steps.show_result(view.run.id, step, result)
         self.terminal.show(
             render.note_line(
                 "Type a step number to run it, `/ops status` to see this again, help for more."
@@ -277,11 +239,11 @@ class Session:
         )
 
     def _timeline(self, run: Run, fmt: str) -> None:
-        text = self.call(self.container.timeline_export(run, fmt))
+        text = self.call(self.engine.export(run.id, fmt))
         self.terminal.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def _help(self) -> None:
-        permissions = self.container.engine.permissions
+        permissions = self.engine.permissions
         role = (
             "an approver"
             if self.actor in permissions.approvers
@@ -309,13 +271,12 @@ class Session:
         )
 
     def _banner(self) -> None:
-        catalog = self.container.catalog
         mode = "REHEARSAL (--dry-run): writes are shown, not executed. " if self.dry_run else ""
         self.terminal.show(
             render.ok_line(
-                f"agape-ops console: {len(catalog.runbooks)} runbooks loaded, acting as "
+                f"agape-ops console: {len(self.engine.runbooks)} runbooks loaded, acting as "
                 f"{self.actor}. {mode}Type help for commands."
             )
         )
-        for problem in catalog.problems:
+        for problem in self.problems:
             self.terminal.show(render.error_line(f"runbook not loaded: {problem}"))

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
 from rich.console import Console, RenderableType
 
-from agape_ops.engine.context import validate_input
+from agape_ops.engine.context import validate_value
 from agape_ops.engine.records import Event
+from agape_ops.engine.views import InputField
 from agape_ops.errors import InputError
-from agape_ops.runbooks.model import Runbook
 from agape_ops.surfaces.console import render
 
 ReadLine = Callable[[str], str]
@@ -64,17 +64,24 @@ class Terminal:
             raise Cancelled
         return answer
 
-    def ask_inputs(self, runbook: Runbook, names: list[str]) -> dict[str, str]:
+    def ask_inputs(self, fields: Sequence[InputField]) -> dict[str, str]:
         """Prompt for each input with its description and example until it validates."""
         values: dict[str, str] = {}
-        for name in names:
-            spec = runbook.inputs[name]
-            example = f" (for example {spec.example})" if spec.example else ""
-            self.show(render.note_line(f"{name}: {spec.description}{example}; empty cancels"))
+        for field in fields:
+            name = field.name
+            example = f" (for example {field.example})" if field.example else ""
+            self.show(render.note_line(f"{name}: {field.label}{example}; empty cancels"))
             while True:
-                answer = self.ask(f"{name}> ", secret=spec.secret)
+                answer = self.ask(f"{name}> ", secret=field.secret)
                 try:
-                    values[name] = validate_input(name, spec, answer)
+                    values[name] = validate_value(
+                        name,
+                        answer,
+                        pattern=field.pattern,
+                        label=field.label,
+                        example=field.example,
+                        secret=field.secret,
+                    )
                     break
                 except InputError as exc:
                     self.show(render.error_line(exc.message))

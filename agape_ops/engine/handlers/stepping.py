@@ -1,0 +1,278 @@
+"""Running a step: claim it in one unit of work, call its system outside any, record the verdict
+in a second.
+
+A call can take seconds (a slow query, an HTTP retry, a shell command), so it must never hold
+the run: the first unit checks that the step may run now (state, permission, inputs,
+confirmation, a second approver, its lock), claims the command's key and the step, and gives the
+claim a lease; the call then runs while this process renews the lease; the second unit records
+what came of it. A step whose process died stops being renewed, and any process marks it
+interrupted once the lease runs out (``reap``), so the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agape_ops.engine import transitions
+from agape_ops.engine.commands import Outcome, RunStep, Status
+from agape_ops.engine.context import redacted_inputs, resolve_inputs, split_secret
+from agape_ops.engine.handlers.run_record import acknowledge_implicitly, refuse
+from agape_ops.engine.permissions import approval_subject
+from agape_ops.engine.records import Approval, Run, StepRecord, StepState
+from agape_ops.engine.results import StepResult
+from agape_ops.engine.steps import BOT, Progress, Verdict, confirm_text, depends_on_others, stopped
+from agape_ops.engine.unit import Unit
+from agape_ops.errors import LockHeld, StepBusy
+from agape_ops.runbooks.model import Risk, Runbook, Step
+
+if TYPE_CHECKING:  # the engine imports the handlers' registry
+    from agape_ops.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Claimed:
+    """What the first unit settled: the step may run now, with these inputs, claimed by us."""
+
+    run: Run
+    runbook: Runbook
+    step: Step
+    values: dict[str, str]
+    steps: dict[str, StepRecord]
+
+
+async def run_step(engine: Engine, command: RunStep) -> Outcome:
+    """Run a step once per idempotency key: claim, call (no run held), record."""
+    async with engine.unit() as unit:
+        await unit.claim(command.key, command.run_id.upper())
+        prepared = await _claim(engine, unit, command)
+        if isinstance(prepared, Outcome):
+            await unit.finish(command.key, prepared)
+    if isinstance(prepared, Outcome):
+        prepared.events = unit.events
+        return prepared
+    claimed_events = unit.events
+    progress = Progress()
+    try:
+        verdict = await _leased(engine, prepared, command.key, progress)
+    except BaseException as exc:
+        why = stopped(prepared.step, prepared.run, exc, answered=progress.answered)
+        verdict = Verdict(StepState.ERROR, "step.error", f"{prepared.step.title}: {why}", why)
+        await asyncio.shield(_record(engine, command, prepared, verdict))
+        raise
+    outcome = await _record(engine, command, prepared, verdict)
+    outcome.events = claimed_events + outcome.events
+    return outcome
+
+
+async def _claim(engine: Engine, unit: Unit, command: RunStep) -> Outcome | Claimed:
+    """Decide whether the step may run now; if so, claim it. Return an Outcome when it may not."""
+    run = await unit.run(command.run_id)
+    transitions.require_active(run)
+    runbook = engine.runbook_of(run)
+    step = engine.step_of(runbook, command.step_id)
+    actor = command.actor
+    if not engine.permissions.may_run(actor, step):
+        return refuse(engine, unit, run, step, actor)
+    values, missing = resolve_inputs(runbook, step, command.inputs, run)
+    if missing:
+        message = f"“{step.title}” needs {', '.join(missing)}"
+        return Outcome(Status.NEEDS_INPUTS, message, run=run, needs_inputs=missing)
+    if step.changes_things and not command.confirmed:
+        return Outcome(Status.NEEDS_CONFIRMATION, confirm_text(step), run=run)
+    if step.two_person and step.risk is Risk.DANGEROUS and not run.rehearsal:
+        # An approval is of the step with these values: a second approver giving others
+        # starts a new approval instead of running what nobody else approved.
+        shown = redacted_inputs(runbook, values)
+        subject = approval_subject(step, shown)
+        approval = Approval(run.id, subject, actor, unit.clock(), shown)
+        approvers = {a.approver for a in await unit.tx.add_approval(approval)}
+        if len(approvers) < 2:
+            unit.record(
+                run,
+                actor,
+                "step.approved",
+                f"{actor} approved “{step.title}”; waiting for a second, different approver",
+                step_id=step.id,
+                detail={"inputs": shown},
+            )
+            message = (
+                f"Approved by {actor}. “{step.title}” needs a second, different approver "
+                "before it runs."
+            )
+            return Outcome(Status.AWAITING_APPROVAL, message, run=run)
+    if step.lock and not run.rehearsal:
+        holder = await unit.tx.acquire_lock(step.lock, run.id, unit.clock())
+        if holder is not None:
+            why = f"the {step.lock} lock is held by {holder}; finish or resolve {holder} first"
+            return refuse(engine, unit, run, step, actor, why=why, error=LockHeld)
+    steps = await unit.tx.steps(run.id)
+    record = steps.get(step.id) or StepRecord(run_id=run.id, step_id=step.id)
+    if record.state is StepState.RUNNING:
+        if record.lease_until is not None and record.lease_until <= unit.clock():
+            _interrupted(unit, run, step, record)
+        else:
+            raise StepBusy(f"“{step.title}” is running already; wait for its result")
+    await acknowledge_implicitly(unit, run, actor, step)
+    public, _secret = split_secret(runbook, values, engine.redactor)
+    if any(run.inputs.get(k) != v for k, v in public.items()):
+        run.inputs = {**run.inputs, **public}
+        await unit.tx.update_run(run.id, {"inputs": run.inputs})
+    now = unit.clock()
+    record.state, record.actor, record.started_at, record.finished_at = (
+        StepState.RUNNING,
+        actor,
+        now,
+        None,
+    )
+    record.attempts += 1
+    record.result = None  # this attempt's only: later steps must not read an older one
+    record.claim_key, record.lease_until = command.key, now + engine.step_lease
+    await unit.tx.save_step(record)
+    steps[step.id] = record
+    return Claimed(run, runbook, step, values, steps)
+
+
+async def _leased(engine: Engine, claimed: Claimed, key: str, progress: Progress) -> Verdict:
+    """Make the call while renewing the step's lease, so other processes know it is alive."""
+    renewer = asyncio.create_task(_renew(engine, claimed, key))
+    try:
+        run, runbook, step = claimed.run, claimed.runbook, claimed.step
+        return await engine.stepper.call(
+            run, runbook, step, claimed.steps, claimed.values, key, progress
+        )
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+
+
+async def _renew(engine: Engine, claimed: Claimed, key: str) -> None:
+    every = engine.step_lease.total_seconds() / 3
+    while True:
+        await asyncio.sleep(every)
+        until = engine.clock() + engine.step_lease
+        try:
+            if not await engine.store.renew_lease(claimed.run.id, claimed.step.id, key, until):
+                return  # the claim moved on (reaped after a stall): nothing left to renew
+        except Exception:  # noqa: BLE001 - a store hiccup; the next renewal may get through
+            log.warning("could not renew the lease of %s/%s", claimed.run.id, claimed.step.id)
+
+
+async def _record(engine: Engine, command: RunStep, claimed: Claimed, verdict: Verdict) -> Outcome:
+    """Store the verdict and its timeline event, unless the claim has moved on meanwhile."""
+    step, runbook = claimed.step, claimed.runbook
+    async with engine.unit() as unit:
+        run = await unit.run(claimed.run.id)
+        record = (await unit.tx.steps(run.id)).get(step.id) or StepRecord(run.id, step.id)
+        detail = {
+            "inputs": redacted_inputs(runbook, claimed.values),
+            "risk": step.risk.value,
+            "rehearsal": run.rehearsal,
+        }
+        if record.claim_key != command.key:
+            # Reaped after its lease ran out (and perhaps run again since): the verdict is
+            # still the truth about this attempt, so it goes on the timeline, not on the step.
+            summary = (
+                f"a late result of “{step.title}” (after its lease ran out): {verdict.finding}"
+            )
+            unit.record(run, command.actor, "step.late", summary, step_id=step.id, detail=detail)
+        else:
+            record.state, record.finding, record.error = (
+                verdict.state,
+                verdict.finding,
+                verdict.error,
+            )
+            record.result, record.finished_at, record.lease_until = (
+                verdict.result,
+                unit.clock(),
+                None,
+            )
+            if verdict.items_done is not None:
+                record.items_done = verdict.items_done
+            await unit.tx.save_step(record)
+            unit.record(
+                run,
+                command.actor,
+                verdict.kind,
+                verdict.finding or step.title,
+                step_id=step.id,
+                outcome=verdict.state.value,
+                duration_ms=verdict.duration_ms,
+                detail=detail,
+            )
+        if step.two_person:
+            await unit.tx.clear_approvals(run.id, step.id)
+        ok = verdict.state is not StepState.ERROR
+        outcome = Outcome(
+            Status.DONE if ok else Status.FAILED,
+            verdict.finding or verdict.error or step.title,
+            run=run,
+            step=record,
+            result=StepResult.model_validate(verdict.result) if verdict.result else None,
+            error=None if ok else "StepError",
+        )
+        await unit.finish(command.key, outcome)
+    outcome.events = unit.events
+    return outcome
+
+
+def _interrupted(unit: Unit, run: Run, step: Step, record: StepRecord) -> None:
+    """Mark a step whose claim's lease ran out as interrupted (in the caller's unit)."""
+    if step.changes_things and not run.rehearsal:
+        why = "the change may have been made; check before running it again"
+    else:
+        why = "run it again"
+    record.error = f"interrupted: the bot process running it stopped answering; {why}"
+    record.state, record.finding = StepState.ERROR, f"{step.title}: {record.error}"
+    record.finished_at, record.lease_until = unit.clock(), None
+    unit.record(
+        run,
+        BOT,
+        "step.error",
+        record.finding,
+        step_id=step.id,
+        outcome=record.state.value,
+        detail={"interrupted": True, "attempt": record.claim_key},
+    )
+
+
+async def reap(engine: Engine, run_id: str, step_id: str) -> bool:
+    """Mark one step interrupted if its lease has run out; say whether this call did."""
+    async with engine.unit() as unit:
+        run = await unit.run(run_id)
+        record = (await unit.tx.steps(run.id)).get(step_id)
+        runbook = engine.runbooks.get(run.runbook_id)
+        step = runbook.step(step_id) if runbook else None
+        if record is None or step is None or record.state is not StepState.RUNNING:
+            return False
+        if record.lease_until is None or record.lease_until > unit.clock():
+            return False
+        _interrupted(unit, run, step, record)
+        await unit.tx.save_step(record)
+    return True
+
+
+async def run_auto_steps(
+    engine: Engine, run: Run, runbook: Runbook, inputs: Mapping[str, str]
+) -> list[Outcome]:
+    """Run the runbook's automatic checks as the bot, each once (a fixed key per run and step):
+    independent ones at once, those that read other steps' results after them."""
+    steps = runbook.auto_steps()
+
+    def command(step: Step) -> RunStep:
+        given = {name: inputs[name] for name in step.inputs if name in inputs}
+        return RunStep(run.id, step.id, BOT, f"auto:{run.id}:{step.id}", inputs=given)
+
+    first = [s for s in steps if not depends_on_others(s)]
+    later = [s for s in steps if depends_on_others(s)]
+    outcomes = list(await asyncio.gather(*(engine.execute(command(s)) for s in first)))
+    for step in later:
+        outcomes.append(await engine.execute(command(step)))
+    return outcomes
