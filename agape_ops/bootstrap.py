@@ -19,6 +19,7 @@ from agape_ops.adapters.http import HttpAdapter
 from agape_ops.adapters.httpclient import open_http_client
 from agape_ops.adapters.paystack import PaystackAdapter
 from agape_ops.adapters.postgres import PostgresAdapter, open_pool
+from agape_ops.adapters.redacting import RedactingAdapter
 from agape_ops.adapters.redis import RedisAdapter, open_client
 from agape_ops.adapters.shell import ShellAdapter
 from agape_ops.engine.engine import Engine
@@ -26,8 +27,9 @@ from agape_ops.engine.handlers import default_handlers
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import Adapter
 from agape_ops.errors import ConfigError, RunbookError
-from agape_ops.redaction import RedactingAdapter, RedactingFilter, Redactor
-from agape_ops.runbooks.loader import Catalog, load_catalog, load_team_file
+from agape_ops.redaction import RedactingFilter, Redactor
+from agape_ops.runbooks.catalog import Catalog, load_catalog
+from agape_ops.runbooks.loader import load_team_file
 from agape_ops.runbooks.model import Team
 from agape_ops.settings import Settings
 from agape_ops.store import SqlStore, open_store

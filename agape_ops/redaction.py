@@ -10,7 +10,6 @@ values to the same redactor (``Redactor.add``), so an answer or a log line echoi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import re
@@ -18,9 +17,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from agape_ops.engine.ports import Adapter, AdapterRequest, Probe
 from agape_ops.engine.results import StepResult
-from agape_ops.errors import AgapeError
 
 MASK = "[REDACTED]"
 #: Shorter values would redact ordinary words and digits ("a", "db", "123").
@@ -140,46 +137,6 @@ class Redactor:
         vars(redacted).update(attributes)
         redacted.__traceback__ = exc.__traceback__
         return redacted
-
-
-class RedactingAdapter:
-    """An Adapter that redacts everything the adapter it wraps returns, says or raises."""
-
-    def __init__(self, inner: Adapter, redactor: Redactor) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self._redactor = redactor
-
-    async def execute(self, request: AdapterRequest) -> StepResult:
-        """Run the inner adapter; redact its result or its error."""
-        try:
-            result = await self.inner.execute(request)
-        except AgapeError as exc:
-            redacted = self._redactor.exception(exc)
-            if redacted is exc:
-                raise
-            raise redacted from exc
-        return self._redactor.result(result)
-
-    async def preview(self, request: AdapterRequest) -> StepResult | None:
-        """Preview through the inner adapter; redact what it shows."""
-        try:
-            result = await self.inner.preview(request)
-        except AgapeError as exc:
-            redacted = self._redactor.exception(exc)
-            if redacted is exc:
-                raise
-            raise redacted from exc
-        return None if result is None else self._redactor.result(result)
-
-    def describe(self, request: AdapterRequest) -> str:
-        """Describe through the inner adapter, redacted."""
-        return self._redactor.text(self.inner.describe(request))
-
-    async def probe(self) -> Probe:
-        """Probe through the inner adapter; redact its detail."""
-        found = await self.inner.probe()
-        return dataclasses.replace(found, detail=self._redactor.text(found.detail))
 
 
 class RedactingFilter(logging.Filter):

@@ -23,7 +23,7 @@ from agape_ops.engine.engine import Engine
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import AdapterRequest, Probe
 from agape_ops.engine.results import StepResult
-from agape_ops.runbooks.loader import load_catalog
+from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.model import Runbook
 from agape_ops.runbooks.triggers import match_alert
 from agape_ops.store import open_store

@@ -16,7 +16,7 @@ from psycopg import sql
 from agape_ops.adapters.postgres import PostgresAdapter, open_pool
 from agape_ops.engine.ports import AdapterRequest
 from agape_ops.errors import AdapterError
-from agape_ops.runbooks.loader import load_catalog
+from agape_ops.runbooks.catalog import load_catalog
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 WEBHOOKS = 100_000

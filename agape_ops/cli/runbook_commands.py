@@ -16,7 +16,8 @@ import click
 from pydantic import ValidationError
 
 from agape_ops.cli.run_commands import settings_problem
-from agape_ops.runbooks.loader import Catalog, load_catalog, runbook_files
+from agape_ops.runbooks.catalog import Catalog, load_catalog
+from agape_ops.runbooks.loader import runbook_files
 from agape_ops.runbooks.model import SECTION_TITLES, Runbook, Step, Team
 from agape_ops.settings import Settings
 

@@ -22,6 +22,8 @@ from typing import Any
 
 from agape_ops.engine import views
 from agape_ops.engine.commands import Command, Outcome, Status
+from agape_ops.engine.handlers import default_handlers
+from agape_ops.engine.handlers.stepping import reap
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import Adapter
 from agape_ops.engine.postmortem import render_json, render_markdown
@@ -75,8 +77,6 @@ class Engine:
         duplicate_wait_s: float = DUPLICATE_WAIT_S,
     ) -> None:
         if handlers is None:
-            from agape_ops.engine.handlers import default_handlers
-
             handlers = default_handlers()
         self.runbooks = runbooks
         self.store = store
@@ -279,8 +279,6 @@ class Engine:
 
         Any process may do this: the step's claim moves on only inside the run's transaction.
         """
-        from agape_ops.engine.handlers.stepping import reap
-
         reaped = []
         for run_id, step_id in await self.store.expired_leases(self.clock()):
             if await reap(self, run_id, step_id):

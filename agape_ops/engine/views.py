@@ -442,7 +442,7 @@ def rehearsal_refusal(run: Run, step: StepView, *, rehearsing: bool) -> str | No
     """Say why a rehearsing surface must not run a real run's write, or None when it may."""
     if rehearsing and not run.rehearsal and step.changes:
         return (
-            f"not executed: this is a rehearsal (--dry-run) and {run.id} is a real run; open a "
-            "rehearsal run to walk its writes"
+            f"not executed: this console is a rehearsal (--dry-run) and {run.id} is a real "
+            "run; open a rehearsal run to walk its writes"
         )
     return None

@@ -227,7 +227,8 @@ def test_console_walks_inventory_oversell_from_alert_to_closed_run(
     console = open_console("--as", PERSON)
     assert "acting as alice" in console.banner
     opened = console.type(NEGATIVE_STOCK, "INC-1> ")
-    assert "“Inventory Oversell” (alertname=NegativeStock)" in opened
+    assert "INC-1 opened: Inventory Oversell (sev2) by alert" in opened
+    assert "(matched alertname=NegativeStock)" in opened
     assert "2 SKUs have stock below zero: DRESS-RED-M (-2), DRESS-BLU-S (-1)" in opened
     assert "DRESS-GRN-L" not in opened
 
@@ -371,7 +372,8 @@ def test_a_person_who_is_not_a_responder_is_refused_and_nothing_changes(
     console = open_console("--as", "mallory")
     labels = {"alertname": "NegativeStock", "service": "agape-backend", "env": "prod"}
     opened = console.type(f"alert {json.dumps({'title': 'Stock', 'labels': labels})}", "INC-1> ")
-    assert "“Inventory Oversell” (alertname=NegativeStock)" in opened
+    assert "INC-1 opened: Inventory Oversell (sev2) by alert" in opened
+    assert "(matched alertname=NegativeStock)" in opened
     refused = console.type("5", "INC-1> ")
     assert "“Correct stock” requires an approver (alice)" in refused
     assert "Type yes" not in refused
@@ -417,7 +419,7 @@ def test_queue_backlog_alert_reads_bullmq_queues_from_redis(
         client.close()
     console = open_console("--as", PERSON)
     opened = console.type(EMAIL_BACKLOG, "INC-1> ")
-    assert "“Queue Backlog”" in opened
+    assert "INC-1 opened: Queue Backlog" in opened
     assert "Email queue backlog: 150 pending jobs (threshold 100)" in opened
     assert console.finish() == 0
 

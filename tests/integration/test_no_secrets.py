@@ -19,10 +19,11 @@ from http_fixtures import client, router
 from agape_ops.adapters.admin_api import AdminApiAdapter
 from agape_ops.adapters.http import HttpAdapter
 from agape_ops.adapters.paystack import PaystackAdapter
+from agape_ops.adapters.redacting import RedactingAdapter
 from agape_ops.adapters.shell import ShellAdapter
 from agape_ops.engine.ports import Adapter, AdapterRequest
 from agape_ops.errors import AgapeError
-from agape_ops.redaction import RedactingAdapter, RedactingFilter, Redactor
+from agape_ops.redaction import RedactingFilter, Redactor
 from agape_ops.runbooks.model import (
     AdminApiCall,
     HttpCall,

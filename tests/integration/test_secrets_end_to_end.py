@@ -341,34 +341,39 @@ async def walk_a_real_run(shown: Shown) -> str:
     assert opened.run is not None
     run_id = opened.run.id
     # A read whose URL path carries the secret: found, then a finding that cannot render (its
-    # error names the key it missed), then refused (the error names the path).
-    await shown.plan(run_id, "session_lookup")
-    assert (await shown.step(run_id, "session_lookup")).ok
-    unrendered = await shown.step(run_id, "session_lookup")
+    # error names the key it missed), then refused (the error names the path). A secret is
+    # never kept, so each step that needs it is given it.
+    token = TOKEN_AT_START
+    await shown.plan(run_id, "session_lookup", token=token)
+    assert (await shown.step(run_id, "session_lookup", token=token)).ok
+    unrendered = await shown.step(run_id, "session_lookup", token=token)
     assert "finding not rendered" in unrendered.message
-    assert not (await shown.step(run_id, "session_lookup")).ok
+    assert not (await shown.step(run_id, "session_lookup", token=token)).ok
+    asked = await shown.step(run_id, "session_lookup")
+    assert asked.needs_inputs == ["token"]
     # A bound SQL parameter, planned and run; a configured secret echoed by Paystack.
-    await shown.plan(run_id, "session_rows")
-    assert (await shown.step(run_id, "session_rows")).ok
+    await shown.plan(run_id, "session_rows", token=token)
+    assert (await shown.step(run_id, "session_rows", token=token)).ok
     assert not (await shown.step(run_id, "verify_payment", reference="T-1")).ok
-    # A secret given later, bad ones given later and at the start.
+    # A secret offered to the run is refused (never kept); bad ones, later and at the start.
     provided = await shown.send(ProvideInput(run_id, "token", TOKEN_PROVIDED, PERSON, shown.key()))
-    assert provided.ok, provided.message
+    assert not provided.ok
+    assert "never keeps it" in provided.message
     bad = await shown.send(ProvideInput(run_id, "token", TOKEN_INVALID, PERSON, shown.key()))
     assert not bad.ok
     bad_start = StartRun("secret-drill", PERSON, shown.key(), inputs={"token": TOKEN_INVALID})
     assert not (await shown.send(bad_start)).ok
-    # The write: planned, asked to confirm, done; then given its own token, and failing.
-    await shown.plan(run_id, "revoke_sessions")
-    assert (await shown.step(run_id, "revoke_sessions")).needs_confirmation
-    done = await shown.confirmed(run_id, "revoke_sessions")
+    # The write: planned, asked to confirm, done; then given another token, and failing.
+    await shown.plan(run_id, "revoke_sessions", token=TOKEN_PROVIDED)
+    assert (await shown.step(run_id, "revoke_sessions", token=TOKEN_PROVIDED)).needs_confirmation
+    done = await shown.confirmed(run_id, "revoke_sessions", token=TOKEN_PROVIDED)
     assert done.ok, done.message
     assert done.message == f"Revoked the sessions of u-7 with token {MASK} (HTTP 200)"
     await shown.plan(run_id, "revoke_sessions", token=TOKEN_PER_STEP)
     assert not (await shown.confirmed(run_id, "revoke_sessions", token=TOKEN_PER_STEP)).ok
     # The shell step is disabled: its error says what to run by hand.
-    await shown.plan(run_id, "revoke_by_hand")
-    assert not (await shown.confirmed(run_id, "revoke_by_hand")).ok
+    await shown.plan(run_id, "revoke_by_hand", token=TOKEN_PER_STEP)
+    assert not (await shown.confirmed(run_id, "revoke_by_hand", token=TOKEN_PER_STEP)).ok
     for state in ("resolved", "closed"):
         assert (await shown.send(SetState(run_id, state, PERSON, shown.key()))).ok
     return run_id
@@ -394,8 +399,8 @@ async def walk_a_rehearsal(shown: Shown) -> None:
     )
     assert opened.run is not None
     for step_id in ("revoke_sessions", "revoke_by_hand"):
-        await shown.plan(opened.run.id, step_id)
-        rehearsed = await shown.confirmed(opened.run.id, step_id)
+        await shown.plan(opened.run.id, step_id, token=TOKEN_REHEARSED)
+        rehearsed = await shown.confirmed(opened.run.id, step_id, token=TOKEN_REHEARSED)
         assert rehearsed.message.startswith("Rehearsal, not executed. Would run: ")
         assert MASK in rehearsed.message
 
@@ -467,8 +472,9 @@ async def test_a_secret_input_is_never_stored_so_another_process_asks_for_it_aga
     assert stored is not None
     assert stored.inputs == {"user_id": "u-7"}
     here = await container.engine.plan(opened.run.id, "revoke_sessions", {})
-    assert here.missing_inputs == ()
-    assert f'"token": "{MASK}"' in here.description
+    assert here.missing_inputs == ("token",)
+    given = await container.engine.plan(opened.run.id, "revoke_sessions", {"token": TOKEN_AT_START})
+    assert f'"token": "{MASK}"' in given.description
 
     elsewhere = Engine(  # another process (or this one restarted) over the same store
         runbooks=container.catalog.runbooks,
@@ -480,7 +486,6 @@ async def test_a_secret_input_is_never_stored_so_another_process_asks_for_it_aga
     assert there.missing_inputs == ("token",)
     await shown.send(SetState(opened.run.id, "resolved", PERSON, "resolve"))
     await shown.send(SetState(opened.run.id, "closed", PERSON, "close"))
-    assert container.engine.stepper.held.of(opened.run.id) == {}
 
 
 # The console and the CLI, as a person runs them
@@ -551,17 +556,21 @@ def agape(*invocations: Invocation, cwd: Path) -> list[subprocess.CompletedProce
 
 
 #: A console session typed in full: steps are 1 health, 2 Redis, 3 session lookup, 4 session
-#: rows, 5 verify, 6 revoke, 7 revoke from the shell. The token is asked for once, at 3.
+#: rows, 5 verify, 6 revoke, 7 revoke from the shell. The token is never kept, so every step
+#: that needs it asks for it.
 CONSOLE_SESSION = [
     "/ops start secret-drill user_id=u-7",
     "3",
     TOKEN_IN_CONSOLE,
     "4",
+    TOKEN_IN_CONSOLE,
     "5",
     "T-1",
     "6",
+    TOKEN_IN_CONSOLE,
     "yes",
     "7",
+    TOKEN_IN_CONSOLE,
     "yes",
     "/ops status",
     "/ops timeline",

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 import store_fixtures
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
 from store_fixtures import T0, event, new_run, together
 
 from agape_ops.engine.records import RunState, StepRecord, StepState
@@ -16,6 +17,7 @@ from agape_ops.engine.results import StepResult
 from agape_ops.errors import Conflict, StoreError, UnknownRun
 from agape_ops.store import SqlStore, open_store
 from agape_ops.store.rows import MAX_RESULT_BYTES
+from agape_ops.store.schema import MIGRATIONS, schema_version
 
 pytestmark = pytest.mark.integration
 
@@ -363,7 +365,6 @@ async def test_opening_a_store_again_applies_no_migration_twice(store_url: str) 
 
 
 async def test_a_store_from_a_newer_agape_ops_is_refused(store: SqlStore, store_url: str) -> None:
-    from agape_ops.store.schema import schema_version
 
     async with store._write() as conn:  # arrange what a future release would have written
         await conn.execute(
@@ -374,21 +375,24 @@ async def test_a_store_from_a_newer_agape_ops_is_refused(store: SqlStore, store_
 
 
 async def test_a_version_1_store_upgrades_keeping_every_run_and_event(store_url: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from agape_ops.store.schema import MIGRATIONS, schema_version
-
     def first_version(conn: Connection) -> None:
         schema_version.create(conn)
         MIGRATIONS[0].apply(conn)
         conn.execute(schema_version.insert().values(version=1, description="v1", applied_at=T0))
-        run = {"runbook_id": "r", "title": "t", "severity": "sev2", "created_by": "U1"}
-        run |= {"created_at": T0, "inputs": "{}", "rehearsal": False, "surface": "{}"}
+        run: dict[str, object] = {"runbook_id": "r", "title": "t", "severity": "sev2"}
+        run |= {
+            "created_by": "U1",
+            "created_at": T0,
+            "inputs": "{}",
+            "rehearsal": False,
+            "surface": "{}",
+        }
         for number, state in ((1, "open"), (2, "acknowledged"), (3, "resolved")):
             values = {**run, "id": f"INC-{number}", "number": number, "state": state}
             conn.execute(sa.table("ops_runs", *map(sa.column, values)).insert().values(values))
         for second, (run_id, seq) in enumerate([("INC-1", 1), ("INC-2", 1), ("INC-1", 2)]):
-            event_row = {"run_id": run_id, "seq": seq, "at": T0 + timedelta(seconds=second)}
+            event_row: dict[str, object] = {"run_id": run_id, "seq": seq}
+            event_row["at"] = T0 + timedelta(seconds=second)
             event_row |= {"actor": "U1", "kind": "note", "summary": "s", "detail": "{}"}
             conn.execute(
                 sa.table("ops_events", *map(sa.column, event_row)).insert().values(event_row)

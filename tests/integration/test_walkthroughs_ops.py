@@ -39,7 +39,7 @@ from agape_ops.alerts.normalise import from_slack_event
 from agape_ops.bootstrap import Container
 from agape_ops.engine.commands import StartRun
 from agape_ops.engine.records import StepState
-from agape_ops.runbooks.loader import load_catalog
+from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.model import Risk
 
 pytestmark = pytest.mark.integration

@@ -43,24 +43,6 @@ def test_slack_libraries_are_imported_only_by_the_slack_surface(path: Path) -> N
     assert not slack
 
 
-@pytest.mark.parametrize(
-    ("package", "forbidden"),
-    [
-        ("runbooks", ("engine", "adapters", "store", "surfaces", "cli", "bootstrap")),
-        ("engine", ("adapters", "store", "surfaces", "cli", "bootstrap")),
-        ("alerts", ("engine", "adapters", "store", "surfaces", "cli", "bootstrap")),
-        ("store", ("adapters", "surfaces", "cli", "bootstrap")),
-        ("adapters", ("store", "surfaces", "cli", "bootstrap")),
-    ],
-)
-def test_dependencies_point_inward(package: str, forbidden: tuple[str, ...]) -> None:
-    for path in (PACKAGE / package).rglob("*.py"):
-        for module in imports_of(path):
-            parts = module.split(".")
-            if parts[0] == "agape_ops" and len(parts) > 1:
-                assert parts[1] not in forbidden, f"{relative(path)} imports {module}"
-
-
 @pytest.mark.parametrize("path", MODULES, ids=relative)
 def test_modules_stay_small(path: Path) -> None:
     assert len(path.read_text().splitlines()) <= 500

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from agape_ops.errors import Problem
+from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.lint import lint_paths, lint_runbook
-from agape_ops.runbooks.loader import load_catalog, parse_yaml, validate
+from agape_ops.runbooks.loader import parse_yaml, validate
 from agape_ops.runbooks.model import PostgresCall, Runbook
 from agape_ops.runbooks.sql import analyse
 from agape_ops.runbooks.sql_schema import backend_schema, tables_of

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from agape_ops.errors import Problem, RunbookError, RunbookValidationError
+from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.loader import (
-    load_catalog,
     load_runbook_file,
     load_team_file,
     parse_yaml,

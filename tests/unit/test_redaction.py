@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from agape_ops.adapters.redacting import RedactingAdapter
 from agape_ops.engine.ports import AdapterRequest, Probe
 from agape_ops.engine.results import StepResult
 from agape_ops.errors import (
@@ -16,7 +17,7 @@ from agape_ops.errors import (
     Problem,
     RunbookValidationError,
 )
-from agape_ops.redaction import MASK, MAX_LEARNED, RedactingAdapter, RedactingFilter, Redactor
+from agape_ops.redaction import MASK, MAX_LEARNED, RedactingFilter, Redactor
 from agape_ops.runbooks.model import HttpCall, Step
 
 KEY = "sk_live_0123456789abcdef0123456789abcdef"

@@ -22,6 +22,7 @@ from agape_ops.engine.commands import (
     SkipStep,
     StartRun,
 )
+from agape_ops.engine.handlers import opening, run_record, stepping
 from agape_ops.engine.unit import Unit
 
 if TYPE_CHECKING:  # the engine imports the registry to build its default
@@ -51,8 +52,6 @@ def in_one_unit(decide: Decision) -> Handler:
 
 def default_handlers() -> dict[type, Handler]:
     """Return the handler of every command the engine knows."""
-    from agape_ops.engine.handlers import opening, run_record, stepping
-
     return {
         StartRun: opening.start_run,
         OpenForAlert: opening.open_for_alert,

@@ -104,7 +104,7 @@ def line_reader(stdin: TextIO, stdout: TextIO, *, hidden: bool = False) -> ReadL
         if hidden:
             return getpass.getpass
         with contextlib.suppress(ImportError):  # platforms without GNU readline
-            import readline  # noqa: F401 - importing it gives input() line editing and history
+            import readline  # noqa: F401, PLC0415 - importing it gives input() line editing and history
         return input
 
     def read(prompt: str) -> str:
