@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,6 +114,23 @@ class FakeClock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+class RealClock(FakeClock):
+    """The wall clock, for tests where time passes across processes (leases running out)."""
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC)
+
+
+async def poll_until(
+    condition: Callable[[], Awaitable[bool]], *, within_s: float, what: str
+) -> None:
+    """Wait until an async condition holds, checking every 50 ms, failing after a deadline."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, f"never happened: {what}"
+        await asyncio.sleep(0.05)
 
 
 PERMISSIONS = Permissions.of([RESPONDER], [APPROVER, SECOND_APPROVER])

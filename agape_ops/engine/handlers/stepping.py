@@ -116,7 +116,7 @@ async def _claim(engine: Engine, unit: Unit, command: RunStep) -> Outcome | Clai
     record = steps.get(step.id) or StepRecord(run_id=run.id, step_id=step.id)
     if record.state is StepState.RUNNING:
         if record.lease_until is not None and record.lease_until <= unit.clock():
-            _interrupted(unit, run, step, record)
+            await _interrupted(unit, run, step, record)
         else:
             raise StepBusy(f"“{step.title}” is running already; wait for its result")
     await acknowledge_implicitly(unit, run, actor, step)
@@ -223,8 +223,9 @@ async def _record(engine: Engine, command: RunStep, claimed: Claimed, verdict: V
     return outcome
 
 
-def _interrupted(unit: Unit, run: Run, step: Step, record: StepRecord) -> None:
-    """Mark a step whose claim's lease ran out as interrupted (in the caller's unit)."""
+async def _interrupted(unit: Unit, run: Run, step: Step, record: StepRecord) -> None:
+    """Mark a step whose claim's lease ran out as interrupted (in the caller's unit), and
+    answer the click that claimed it, so a redelivery of that click is told, not kept waiting."""
     if step.changes_things and not run.rehearsal:
         why = "the change may have been made; check before running it again"
     else:
@@ -241,6 +242,9 @@ def _interrupted(unit: Unit, run: Run, step: Step, record: StepRecord) -> None:
         outcome=record.state.value,
         detail={"interrupted": True, "attempt": record.claim_key},
     )
+    if record.claim_key:
+        stopped_outcome = Outcome(Status.FAILED, record.error, run=run, error="Interrupted")
+        await unit.tx.finish_command(record.claim_key, stopped_outcome.stored(), unit.clock())
 
 
 async def reap(engine: Engine, run_id: str, step_id: str) -> bool:
@@ -254,7 +258,7 @@ async def reap(engine: Engine, run_id: str, step_id: str) -> bool:
             return False
         if record.lease_until is None or record.lease_until > unit.clock():
             return False
-        _interrupted(unit, run, step, record)
+        await _interrupted(unit, run, step, record)
         await unit.tx.save_step(record)
     return True
 
