@@ -51,6 +51,8 @@ Listener = Callable[[Event], Awaitable[None]]
 DUPLICATE_WAIT_S = 30.0
 #: How long a claimed step stays claimed without its process renewing the lease.
 STEP_LEASE_S = 30.0
+#: How long idempotency keys and delivery ids are kept (Slack retries within minutes).
+KEEP_KEYS = timedelta(days=7)
 
 
 def utcnow() -> datetime:
@@ -285,9 +287,11 @@ class Engine:
                 reaped.append((run_id, step_id))
         return reaped
 
-    async def forget_before(self, before: datetime) -> int:
-        """Prune idempotency keys and delivery ids older than ``before``; return how many."""
-        return await self.store.prune(before)
+    async def housekeep(self) -> int:
+        """Mark interrupted steps and forget idempotency keys older than ``KEEP_KEYS``; return
+        how many keys were forgotten. Safe to run from every process, as often as wanted."""
+        await self.reap_interrupted()
+        return await self.store.prune(self.clock() - KEEP_KEYS)
 
     async def first_delivery(self, delivery_id: str) -> bool:
         """Say whether a delivery (a Slack event id) is seen for the first time, across

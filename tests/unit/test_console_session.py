@@ -23,10 +23,10 @@ def broken_engine() -> Engine:
     def subscribe(listener: Listener) -> None:
         return None
 
-    async def execute(command: object) -> None:
+    async def fail(*_: object) -> None:
         raise RuntimeError(f"cannot connect to postgresql://ops:{PASSWORD}@db:5432/ops")
 
-    return cast(Engine, SimpleNamespace(subscribe=subscribe, execute=execute))
+    return cast(Engine, SimpleNamespace(subscribe=subscribe, execute=fail, reap_interrupted=fail))
 
 
 def test_an_unexpected_error_is_reported_in_one_line_without_any_secret_it_quotes() -> None:

@@ -66,6 +66,7 @@ class Session:
     def loop(self) -> bool:
         """Read and act on lines until quit or end of input; return whether any command failed."""
         self._banner()
+        self.call(self.engine.housekeep())
         while True:
             try:
                 line = self.terminal.read_line(self.prompt()).strip()
@@ -88,6 +89,9 @@ class Session:
     def handle(self, line: str) -> None:
         """Act on one typed line; report every failure as one line and go on."""
         try:
+            # A step another process left running when it died is said to be interrupted
+            # before anything reads the run (the console has no background task to do it).
+            self.call(self.engine.reap_interrupted())
             self._dispatch(line)
         except Cancelled:
             self.terminal.show(render.note_line("cancelled, nothing changed"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_console import Services, agape, env, services
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.e2e
 
 __all__ = ["env", "services"]  # fixtures used by name below
 

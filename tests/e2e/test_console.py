@@ -22,7 +22,7 @@ import redis
 from fake_services import FakeService, admin_api_route, paystack_route, serve
 from pexpect.popen_spawn import PopenSpawn
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 AGAPE = str(Path(sys.executable).with_name("agape-ops"))
