@@ -16,6 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from psycopg import sql
+
 from agape_ops.alerts.model import Alert
 from agape_ops.alerts.normalise import from_slack_event
 from agape_ops.engine.commands import RunStep, StartRun
@@ -27,7 +30,7 @@ from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.model import Runbook
 from agape_ops.runbooks.triggers import match_alert
 from agape_ops.store import open_store
-from bench.postgres_bench import bench_postgres
+from bench.postgres_bench import ADMIN_DSN, bench_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,9 +121,11 @@ BENCH_RUNBOOK: dict[str, Any] = {
 }
 
 
-async def bench_engine(runs: int, *, quiet: bool = False) -> None:
+async def bench_engine(runs: int, *, url: str | None = None, quiet: bool = False) -> None:
+    """Open runs and click a step on each, over a SQLite file or (``url``) PostgreSQL."""
+    label = "PostgreSQL" if url else "SQLite"
     with tempfile.TemporaryDirectory() as tmp:
-        store = await open_store(f"sqlite+aiosqlite:///{tmp}/bench.db")
+        store = await open_store(url or f"sqlite+aiosqlite:///{tmp}/bench.db")
         runbook = Runbook.model_validate(BENCH_RUNBOOK)
         engine = Engine(
             runbooks={"bench": runbook},
@@ -143,8 +148,22 @@ async def bench_engine(runs: int, *, quiet: bool = False) -> None:
             steps.append((time.perf_counter() - started) * 1000)
         await store.close()
     if not quiet:
-        report("open a run + 3 detection checks (SQLite)", opens)
-        report("one step click, end to end (SQLite)", steps)
+        report(f"open a run + 3 detection checks ({label})", opens)
+        report(f"one step click, end to end ({label})", steps)
+
+
+async def bench_engine_on_postgres(runs: int) -> None:
+    """The same over a scratch PostgreSQL database for the store (dropped afterwards)."""
+    name = f"agape_bench_store_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        await bench_engine(runs, url=f"{base}/{name}")
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            conn.execute(drop.format(sql.Identifier(name)))
 
 
 def bench_memory() -> None:
@@ -160,6 +179,7 @@ def main() -> None:
     bench_catalog()
     bench_alerts()
     asyncio.run(bench_engine(200))
+    asyncio.run(bench_engine_on_postgres(200))
     bench_memory()
     bench_postgres(str(ROOT / "runbooks"))
 

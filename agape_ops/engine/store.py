@@ -39,6 +39,10 @@ class RunTransaction(Protocol):
 
     async def save_step(self, record: StepRecord) -> None: ...
 
+    async def finish_step(self, record: StepRecord, claim_key: str) -> bool:
+        """Store a step's verdict if ``claim_key`` still holds its claim; say whether it did."""
+        ...
+
     async def add_approval(self, approval: Approval) -> list[Approval]:
         """Record an approval once per approver; return every approval of its subject."""
         ...

@@ -49,7 +49,7 @@ from agape_ops.store.schema import (
     seen_events,
     steps,
 )
-from agape_ops.store.transaction import SqlTransaction, run_approvals
+from agape_ops.store.transaction import SqlTransaction, Statements, run_approvals
 
 #: What ``command_outcome`` answers for a key nobody holds (never claimed, or rolled back).
 UNCLAIMED: dict[str, Any] = {"unclaimed": True}
@@ -67,6 +67,7 @@ class SqlStore:
         self._target = target
         self.run_prefix = run_prefix
         self._writer = asyncio.Lock() if target.is_sqlite else None
+        self._statements = Statements(is_sqlite=target.is_sqlite)
         self._closed = False
 
     @property
@@ -95,7 +96,9 @@ class SqlStore:
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
         """Open one write transaction; it commits when the block ends, or rolls back on error."""
         async with self._write() as conn:
-            yield SqlTransaction(conn, is_sqlite=self._target.is_sqlite)
+            yield SqlTransaction(
+                conn, is_sqlite=self._target.is_sqlite, statements=self._statements
+            )
 
     async def migrate(self) -> int:
         """Create or upgrade the schema; return its version."""

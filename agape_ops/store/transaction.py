@@ -44,12 +44,74 @@ _RUN_COUNTER = "runs"
 _FINISHED_STATES = ("resolved", "closed")
 
 
+class Statements:
+    """The statements every command runs, built once per store with bound parameters.
+
+    Building a statement with its values inlined costs SQLAlchemy a fresh cache key on every
+    call; these are built once and take their values at execution.
+    """
+
+    def __init__(self, *, is_sqlite: bool) -> None:
+        insert = sqlite.insert if is_sqlite else postgresql.insert
+        bump = insert(counters).values(name=sa.bindparam("name"), value=sa.bindparam("by"))
+        self.bump = bump.on_conflict_do_update(
+            index_elements=[counters.c.name], set_={"value": counters.c.value + bump.excluded.value}
+        ).returning(counters.c.value)
+        lock = runs.select().where(runs.c.id == sa.bindparam("run_id"))
+        self.lock_run = lock if is_sqlite else lock.with_for_update()
+        self.steps = steps.select().where(steps.c.run_id == sa.bindparam("run_id"))
+        save = insert(steps)
+        keys = ("run_id", "step_id")
+        self.save_step = save.on_conflict_do_update(
+            index_elements=[steps.c.run_id, steps.c.step_id],
+            set_={c.name: save.excluded[c.name] for c in steps.columns if c.name not in keys},
+        )
+        self.finish_step = (
+            steps.update()
+            .where(
+                steps.c.run_id == sa.bindparam("key_run_id"),
+                steps.c.step_id == sa.bindparam("key_step_id"),
+                steps.c.claim_key == sa.bindparam("key_claim"),
+            )
+            .values(
+                state=sa.bindparam("state"),
+                result=sa.bindparam("result", type_=steps.c.result.type),
+                finding=sa.bindparam("finding"),
+                error=sa.bindparam("error"),
+                finished_at=sa.bindparam("finished_at", type_=steps.c.finished_at.type),
+                lease_until=None,
+                items_done=sa.bindparam("items_done", type_=steps.c.items_done.type),
+            )
+        )
+        self.claim = (
+            insert(commands)
+            .values(
+                key=sa.bindparam("key"),
+                run_id=sa.bindparam("run_id"),
+                claimed_at=sa.bindparam("claimed_at"),
+            )
+            .on_conflict_do_nothing(index_elements=[commands.c.key])
+            .returning(commands.c.key)
+        )
+        self.outcome = sa.select(commands.c.outcome).where(commands.c.key == sa.bindparam("key"))
+        finish = insert(commands)
+        self.finish = finish.on_conflict_do_update(
+            index_elements=[commands.c.key],
+            set_={"outcome": finish.excluded.outcome, "finished_at": finish.excluded.finished_at},
+        )
+        self.last_seq = sa.select(sa.func.max(events.c.seq)).where(
+            events.c.run_id == sa.bindparam("run_id")
+        )
+        self.add_events = events.insert()
+
+
 class SqlTransaction:
     """The reads and writes of one unit of work, inside one database transaction."""
 
-    def __init__(self, conn: AsyncConnection, *, is_sqlite: bool) -> None:
+    def __init__(self, conn: AsyncConnection, *, is_sqlite: bool, statements: Statements) -> None:
         self._conn = conn
         self._is_sqlite = is_sqlite
+        self._sql = statements
 
     def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
         return sqlite.insert(table) if self._is_sqlite else postgresql.insert(table)
@@ -60,22 +122,15 @@ class SqlTransaction:
 
     async def _bump(self, counter: str, by: int = 1) -> int:
         """Add ``by`` to a named counter and return its new value; the row stays locked."""
-        statement = (
-            self._insert(counters)
-            .values(name=counter, value=by)
-            .on_conflict_do_update(
-                index_elements=[counters.c.name], set_={"value": counters.c.value + by}
-            )
-            .returning(counters.c.value)
-        )
-        return int((await self._conn.execute(statement)).scalar_one())
+        found = await self._conn.execute(self._sql.bump, {"name": counter, "by": by})
+        return int(found.scalar_one())
 
     # Runs
 
     async def lock_run(self, run_id: str) -> Run | None:
         """Return the run, held against other writers until this transaction ends."""
-        query = self._for_update(runs.select().where(runs.c.id == run_id))
-        row = (await self._conn.execute(query)).mappings().first()
+        found = await self._conn.execute(self._sql.lock_run, {"run_id": run_id})
+        row = found.mappings().first()
         return None if row is None else rows.run_from(row)
 
     async def find_active_run(self, fingerprint: str) -> Run | None:
@@ -113,20 +168,20 @@ class SqlTransaction:
 
     async def steps(self, run_id: str) -> dict[str, StepRecord]:
         """Return the run's step records by step id."""
-        query = steps.select().where(steps.c.run_id == run_id)
-        found = (await self._conn.execute(query)).mappings().all()
+        found = (await self._conn.execute(self._sql.steps, {"run_id": run_id})).mappings().all()
         return {row["step_id"]: rows.step_from(row) for row in found}
 
     async def save_step(self, record: StepRecord) -> None:
         """Insert or overwrite the record of (run_id, step_id); trim an oversized result."""
+        await self._conn.execute(self._sql.save_step, rows.step_values(record))
+
+    async def finish_step(self, record: StepRecord, claim_key: str) -> bool:
+        """Store a step's verdict if ``claim_key`` still holds its claim; say whether it did."""
         values = rows.step_values(record)
-        statement = self._insert(steps).values(values)
-        keys = ("run_id", "step_id")
-        statement = statement.on_conflict_do_update(
-            index_elements=[steps.c.run_id, steps.c.step_id],
-            set_={name: statement.excluded[name] for name in values if name not in keys},
-        )
-        await self._conn.execute(statement)
+        values |= {"key_run_id": record.run_id, "key_step_id": record.step_id}
+        values["key_claim"] = claim_key
+        found = await self._conn.execute(self._sql.finish_step, values)
+        return found.rowcount == 1
 
     # Approvals and locks
 
@@ -200,29 +255,17 @@ class SqlTransaction:
 
         The claim commits with the rest of the transaction: rolled back, it was never made.
         """
-        claim = (
-            self._insert(commands)
-            .values(key=key, run_id=run_id, claimed_at=now)
-            .on_conflict_do_nothing(index_elements=[commands.c.key])
-            .returning(commands.c.key)
-        )
-        if (await self._conn.execute(claim)).first() is not None:
+        claim = {"key": key, "run_id": run_id, "claimed_at": now}
+        if (await self._conn.execute(self._sql.claim, claim)).first() is not None:
             return CommandClaim(claimed=True)
-        outcome = await self._conn.scalar(
-            sa.select(commands.c.outcome).where(commands.c.key == key)
-        )
+        outcome = await self._conn.scalar(self._sql.outcome, {"key": key})
         return CommandClaim(claimed=False, outcome=outcome)
 
     async def finish_command(self, key: str, outcome: dict[str, Any], now: datetime) -> None:
         """Store the outcome later deliveries of the key are answered with."""
-        statement = self._insert(commands).values(
-            key=key, run_id=outcome.get("run_id"), claimed_at=now, outcome=outcome, finished_at=now
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[commands.c.key],
-            set_={"outcome": statement.excluded.outcome, "finished_at": now},
-        )
-        await self._conn.execute(statement)
+        values = {"key": key, "run_id": outcome.get("run_id"), "claimed_at": now}
+        values |= {"outcome": outcome, "finished_at": now}
+        await self._conn.execute(self._sql.finish, values)
 
     # Timeline
 
@@ -240,14 +283,12 @@ class SqlTransaction:
         stored: list[Event] = []
         for offset, event in enumerate(staged):
             if event.run_id not in seqs:
-                current = await self._conn.scalar(
-                    sa.select(sa.func.max(events.c.seq)).where(events.c.run_id == event.run_id)
-                )
+                current = await self._conn.scalar(self._sql.last_seq, {"run_id": event.run_id})
                 seqs[event.run_id] = int(current or 0)
             seqs[event.run_id] += 1
             position = last - len(staged) + 1 + offset
             stored.append(dataclasses.replace(event, seq=seqs[event.run_id], position=position))
-        await self._conn.execute(events.insert(), [rows.event_values(e) for e in stored])
+        await self._conn.execute(self._sql.add_events, [rows.event_values(e) for e in stored])
         return stored
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -166,37 +167,30 @@ async def _renew(engine: Engine, claimed: Claimed, key: str) -> None:
 
 
 async def _record(engine: Engine, command: RunStep, claimed: Claimed, verdict: Verdict) -> Outcome:
-    """Store the verdict and its timeline event, unless the claim has moved on meanwhile."""
-    step, runbook = claimed.step, claimed.runbook
+    """Store the verdict and its timeline event, unless the claim has moved on meanwhile.
+
+    The step's row is written only while this click still holds its claim (an atomic
+    conditional update), so the run itself need not be held while recording.
+    """
+    step, runbook, run = claimed.step, claimed.runbook, claimed.run
+    record = dataclasses.replace(
+        claimed.steps[step.id],
+        state=verdict.state,
+        finding=verdict.finding,
+        error=verdict.error,
+        result=verdict.result,
+        lease_until=None,
+    )
+    if verdict.items_done is not None:
+        record.items_done = verdict.items_done
+    detail = {
+        "inputs": redacted_inputs(runbook, claimed.values),
+        "risk": step.risk.value,
+        "rehearsal": run.rehearsal,
+    }
     async with engine.unit() as unit:
-        run = await unit.run(claimed.run.id)
-        record = (await unit.tx.steps(run.id)).get(step.id) or StepRecord(run.id, step.id)
-        detail = {
-            "inputs": redacted_inputs(runbook, claimed.values),
-            "risk": step.risk.value,
-            "rehearsal": run.rehearsal,
-        }
-        if record.claim_key != command.key:
-            # Reaped after its lease ran out (and perhaps run again since): the verdict is
-            # still the truth about this attempt, so it goes on the timeline, not on the step.
-            summary = (
-                f"a late result of “{step.title}” (after its lease ran out): {verdict.finding}"
-            )
-            unit.record(run, command.actor, "step.late", summary, step_id=step.id, detail=detail)
-        else:
-            record.state, record.finding, record.error = (
-                verdict.state,
-                verdict.finding,
-                verdict.error,
-            )
-            record.result, record.finished_at, record.lease_until = (
-                verdict.result,
-                unit.clock(),
-                None,
-            )
-            if verdict.items_done is not None:
-                record.items_done = verdict.items_done
-            await unit.tx.save_step(record)
+        record.finished_at = unit.clock()
+        if await unit.tx.finish_step(record, command.key):
             unit.record(
                 run,
                 command.actor,
@@ -207,6 +201,13 @@ async def _record(engine: Engine, command: RunStep, claimed: Claimed, verdict: V
                 duration_ms=verdict.duration_ms,
                 detail=detail,
             )
+        else:
+            # Reaped after its lease ran out (and perhaps run again since): the verdict is
+            # still the truth about this attempt, so it goes on the timeline, not on the step.
+            summary = (
+                f"a late result of “{step.title}” (after its lease ran out): {verdict.finding}"
+            )
+            unit.record(run, command.actor, "step.late", summary, step_id=step.id, detail=detail)
         if step.two_person:
             await unit.tx.clear_approvals(run.id, step.id)
         ok = verdict.state is not StepState.ERROR
