@@ -21,6 +21,7 @@ from agape_ops.engine.commands import (
     RunStep,
     SetState,
 )
+from agape_ops.engine.context import validate_value
 from agape_ops.engine.records import ACTIVE_STATES, Approval, Run, RunState, StepRecord, StepState
 from agape_ops.engine.results import StepResult, duration_words
 from agape_ops.engine.steps import confirm_text
@@ -127,6 +128,17 @@ class InputField:
     example: str | None = None
     secret: bool = False
     prefilled: str | None = None
+
+    def validate(self, value: str) -> str:
+        """Return the value as the step will get it, or raise InputError saying what is wrong."""
+        return validate_value(
+            self.name,
+            value,
+            pattern=self.pattern,
+            label=self.label,
+            example=self.example,
+            secret=self.secret,
+        )
 
 
 @dataclass(frozen=True)

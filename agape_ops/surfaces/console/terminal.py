@@ -14,7 +14,6 @@ from typing import TextIO
 
 from rich.console import Console, RenderableType
 
-from agape_ops.engine.context import validate_value
 from agape_ops.engine.records import Event
 from agape_ops.engine.views import InputField
 from agape_ops.errors import InputError
@@ -74,14 +73,7 @@ class Terminal:
             while True:
                 answer = self.ask(f"{name}> ", secret=field.secret)
                 try:
-                    values[name] = validate_value(
-                        name,
-                        answer,
-                        pattern=field.pattern,
-                        label=field.label,
-                        example=field.example,
-                        secret=field.secret,
-                    )
+                    values[name] = field.validate(answer)
                     break
                 except InputError as exc:
                     self.show(render.error_line(exc.message))
