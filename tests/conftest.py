@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator, Iterator
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,11 @@ import redis
 from psycopg import sql
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# The black-box tier (tests/e2e) drives the command against the integration tier's loopback
+# fakes (Paystack, the admin API): make that folder's helpers importable from there too.
+INTEGRATION = str(Path(__file__).parent / "integration")
+if INTEGRATION not in sys.path:
+    sys.path.append(INTEGRATION)
 ADMIN_DSN = os.environ.get("AGAPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("AGAPE_TEST_REDIS", "redis://127.0.0.1:6379")
 # The backend's schema ships with the package (the linter checks runbook SQL against it); the

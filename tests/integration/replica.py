@@ -55,7 +55,10 @@ async def main(url: str, lease_s: float) -> None:
     engine = build_engine(store, adapters, RealClock())
     engine.step_lease = timedelta(seconds=lease_s)
     loop = asyncio.get_running_loop()
-    read = lambda: loop.run_in_executor(None, sys.stdin.readline)  # noqa: E731
+
+    async def read() -> str:
+        return await loop.run_in_executor(None, sys.stdin.readline)
+
     try:
         while line := await read():
             batch = json.loads(line)

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ class Replica:
         self.process.stdin.write(text + "\n")
         self.process.stdin.flush()
 
-    def load(self, commands: list[Command], hold: tuple[str, ...] = ()) -> None:
+    def load(self, commands: Sequence[Command], hold: tuple[str, ...] = ()) -> None:
         """Hand the replica a batch and wait until it is ready to go."""
         specs = [spec_of(c) for c in commands]
         self.write(json.dumps({"commands": specs, "hold": list(hold)}))
@@ -114,7 +114,9 @@ def replicas(harness: Harness) -> Iterator[tuple[Replica, Replica]]:
             replica.close()
 
 
-def race(pair: tuple[Replica, Replica], a: list[Command], b: list[Command]) -> list[dict[str, Any]]:
+def race(
+    pair: tuple[Replica, Replica], a: Sequence[Command], b: Sequence[Command]
+) -> list[dict[str, Any]]:
     """Run batch ``a`` on one replica and ``b`` on the other at the same moment."""
     pair[0].load(a)
     pair[1].load(b)
