@@ -46,7 +46,7 @@ RANGE_PATH = "/api/v1/query_range"
 NOT_CONFIGURED = "Prometheus is not configured: set PROMETHEUS_URL"
 #: What each documented errorType means for the person reading it.
 ERROR_TYPES: dict[str, str] = {
-    "bad_data": "rejected the query as invalid PromQL; fix the step's query",
+    "bad_data": "rejected the query as invalid PromQL",
     "execution": "could not evaluate the query",
     "timeout": "gave up evaluating the query (timeout)",
     "canceled": "canceled the query",
@@ -191,9 +191,10 @@ class PrometheusAdapter:
             return unexpected_status(response, system=SYSTEM, adapter=self.name)
         kind = str(error_type or "error")
         meaning = ERROR_TYPES.get(kind, "answered with an error")
+        hint = "; fix the runbook step's query" if kind == "bad_data" else ""
         return AdapterResponseError(
             f"Prometheus {meaning} (HTTP {response.status_code}, {kind}): "
-            f"{str(error or 'no detail given')[:300]}",
+            f"{str(error or 'no detail given')[:300]}{hint}",
             adapter=self.name,
             status_code=response.status_code,
         )

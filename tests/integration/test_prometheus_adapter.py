@@ -292,8 +292,8 @@ async def test_a_bad_query_is_400_bad_data_and_its_error_is_said(
     with pytest.raises(AdapterResponseError) as err:
         await adapter.execute(_instant("sum(}"))
     assert err.value.message == (
-        "Prometheus rejected the query as invalid PromQL; fix the step's query "
-        '(HTTP 400, bad_data): 1:5: parse error: unexpected "}"'
+        "Prometheus rejected the query as invalid PromQL (HTTP 400, bad_data): "
+        '1:5: parse error: unexpected "}"; fix the runbook step\'s query'
     )
     assert err.value.status_code == 400
     assert err.value.step_id == "error_rate"
