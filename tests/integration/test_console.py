@@ -243,7 +243,7 @@ def test_console_walks_inventory_oversell_from_alert_to_closed_run(
     assert "would change 2 rows" in plan
     assert "Set stock to 0 on every product variant whose stock is below zero" in plan
     corrected = console.type("yes", "INC-1> ")
-    assert "Stock set to 0 on 2 product variants" in corrected
+    assert "Stock set to 0 on 2 product variants (version bumped)" in corrected
     assert stock(backend_db) == {"DRESS-RED-M": 0, "DRESS-BLU-S": 0, "DRESS-GRN-L": 4}
 
     items = console.type("4", "Mark done which items")
@@ -262,7 +262,7 @@ def test_console_walks_inventory_oversell_from_alert_to_closed_run(
     text = markdown.stdout
     assert text.startswith("# INC-1: Inventory Oversell")
     assert "Rehearsal" not in text
-    assert "| alice | Stock set to 0 on 2 product variants | done |" in text
+    assert "| alice | Stock set to 0 on 2 product variants (version bumped) | done |" in text
     assert "| agape-ops | 2 SKUs have stock below zero" in text
     assert "- Time to resolve: " in text
     assert "- [ ] Enable strict inventory checks" in text

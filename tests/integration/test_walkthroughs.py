@@ -196,15 +196,17 @@ async def test_failed_webhooks_are_counted_named_verified_and_reprocessed_once_e
         "AG-2001, AG-2002, AG-2003"
     )
     assert found["pending_orders_paid"] == (
-        "1 of 3 orders still in pending_payment are paid at Paystack: T-PAID-1 (order AG-2001); "
-        "1 not found at Paystack: T-GONE-3"
+        "1 of 3 orders still in pending_payment are paid at Paystack: T-PAID-1 (order AG-2001, "
+        f"failed webhook {WEBHOOK_NEW}: reprocess it); 1 not found at Paystack: T-GONE-3"
     )
     assert await walk.state("failed_webhook_count") is StepState.FAILED
     assert await walk.state("pending_orders_paid") is StepState.FAILED
 
     listed = await walk.click("failed_webhooks", RESPONDER)
     assert listed.message == (
-        f"3 failed webhooks, newest first: {WEBHOOK_NEW}, {WEBHOOK_OLD}, {WEBHOOK_DONE}"
+        f"3 failed webhooks, newest first: {WEBHOOK_NEW} (T-PAID-1, order AG-2001 "
+        f"pending_payment); {WEBHOOK_OLD} (T-FAILED-2, order AG-2002 pending_payment); "
+        f"{WEBHOOK_DONE} (T-GONE-3, order AG-2003 pending_payment)"
     )
     inputs = await walk.row_inputs("failed_webhooks", 0)
     assert inputs == {"webhook_id": WEBHOOK_NEW}
@@ -374,6 +376,11 @@ async def stock(conn: psycopg.AsyncConnection[Any]) -> dict[str, int]:
     return {str(sku): int(n) for sku, n in await cursor.fetchall()}
 
 
+async def versions(conn: psycopg.AsyncConnection[Any]) -> dict[str, int]:
+    cursor = await conn.execute("SELECT sku, version FROM product_variants")
+    return {str(sku): int(n) for sku, n in await cursor.fetchall()}
+
+
 async def test_inventory_oversell_names_skus_and_orders_and_an_approver_corrects_stock(
     bot: Container, fake: FakeBackend, backend_conn: psycopg.AsyncConnection[Any]
 ) -> None:
@@ -402,14 +409,16 @@ async def test_inventory_oversell_names_skus_and_orders_and_an_approver_corrects
     assert await stock(backend_conn) == VARIANTS
 
     corrected = await walk.click("correct_stock", APPROVER)
-    assert corrected.message == "Stock set to 0 on 2 product variants"
+    assert corrected.message == "Stock set to 0 on 2 product variants (version bumped)"
     assert await stock(backend_conn) == {"DRESS-RED-M": 0, "DRESS-BLU-S": 0, "DRESS-GRN-L": 4}
+    # a checkout that read a corrected row before the correction now fails its version check
+    assert await versions(backend_conn) == {"DRESS-RED-M": 1, "DRESS-BLU-S": 1, "DRESS-GRN-L": 0}
     assert (await walk.redeliver()).duplicate
     events = await bot.store.events(walk.run_id)
     written = [(e.actor, e.summary) for e in events if e.step_id == "correct_stock"]
     assert written == [
         (RESPONDER, f"refused {RESPONDER}: “Correct stock” requires an approver ({APPROVERS})"),
-        (APPROVER, "Stock set to 0 on 2 product variants"),
+        (APPROVER, "Stock set to 0 on 2 product variants (version bumped)"),
     ]
 
     # the detection, run again, now finds the problem gone and says so with its figure

@@ -152,6 +152,15 @@ def queues(**backlogs: int) -> StepResult:
                      max_backlog=max(backlogs.values(), default=0))
 
 
+def missing_queues(*names: str) -> StepResult:
+    """Return queue statistics where the named queues have no key in Redis at all."""
+    result = queues(**dict.fromkeys(names, 0))
+    for row in result.rows:
+        row["exists"] = False
+        result.values["queues"][row["queue"]]["exists"] = False
+    return result
+
+
 def admin_queues(email_waiting: int) -> StepResult:
     """Return the admin API's GET /api/v1/admin/queues/stats as its adapter reports it."""
     stats = {
@@ -193,8 +202,11 @@ def failed_logins(*counts: int) -> StepResult:
 
 SESSION_ROW = {"user_id": INPUTS["user_id"], "email": "jane@example.com", "addresses": 5,
                "sessions": 7}
-WEBHOOK_ROW = {"id": UUID, "event_type": "charge.success", "status": "failed",
-               "error_message": "order not found", "retry_count": 3}
+WEBHOOK_ROW = {"id": UUID, "reference": "T1", "order_number": "AG-1001",
+               "order_status": "pending_payment", "event_type": "charge.success",
+               "status": "failed", "error_message": "order not found", "retry_count": 3}
+ORPHAN_WEBHOOK_ROW = {**WEBHOOK_ROW, "reference": None, "order_number": None,
+                      "order_status": None}
 ORDER_LINE = {"id": UUID, "order_number": "AG-1001", "status": "paid", "product_id": UUID,
               "quantity": 1}
 FAILED_JOB = {"queue": "email", "job_id": "812", "name": "send", "attempts": 3,
@@ -228,7 +240,8 @@ CONDITION_EXAMPLES: dict[str, Examples] = {
                  newest_ids=None),)),
     "failed-webhook-processing/pending_orders_paid": Examples(
         (verify_many([True, False, False]),), (verify_many([False, False]), verify_many([]))),
-    "failed-webhook-processing/failed_webhooks": Examples((rows(WEBHOOK_ROW),), (rows(),)),
+    "failed-webhook-processing/failed_webhooks": Examples(
+        (rows(WEBHOOK_ROW), rows(ORPHAN_WEBHOOK_ROW, WEBHOOK_ROW)), (rows(),)),
     "failed-webhook-processing/verify_payment": Examples(
         (verify("success"),), (verify("abandoned"), verify("failed"))),
     "database-failover/db_reachable": Examples((reachable(True),), (reachable(False),)),
@@ -265,10 +278,11 @@ CONDITION_EXAMPLES: dict[str, Examples] = {
         (http(True, latency=2300), http(False)), (http(True, latency=90),)),
     "high-error-rate/backend_health_recheck": Examples((health(False),), (health(True),)),
     "queue-backlog/email_backlog": Examples(
-        (queues(email=150, invoice=3),),
+        (queues(email=150, invoice=3), missing_queues("email", "invoice")),
         (queues(email=12, invoice=3), queues(invoice=3), queues())),
     "queue-backlog/invoice_delay": Examples(
-        (queues(invoice=20), queues(invoice=120)), (queues(invoice=2), queues())),
+        (queues(invoice=20), queues(invoice=120), missing_queues("invoice"), queues()),
+        (queues(invoice=2),)),
     "queue-backlog/admin_queue_stats": Examples((admin_queues(150),), (admin_queues(3),)),
     "queue-backlog/recent_failures": Examples(
         (with_rows([FAILED_JOB], failure_count=12),), (with_rows([], failure_count=0),)),
@@ -284,7 +298,7 @@ FINDING_EXAMPLES: dict[str, tuple[StepResult, ...]] = {
         rows()),
     "failed-webhook-processing/pending_orders": (
         rows({"id": UUID, "order_number": "AG-1001", "payment_reference": "T1",
-              "total_kobo": 1250000, "created_at": NOW}),
+              "total_kobo": 1250000, "created_at": NOW, "failed_webhook_id": UUID}),
         rows()),
     "failed-webhook-processing/reprocess_webhook": (
         named(status="queued", webhook_id=UUID, http_status=202),
@@ -598,6 +612,17 @@ def test_stock_correction_previews_sku_and_stock() -> None:
     assert preview.startswith("SELECT sku, stock FROM product_variants WHERE stock < 0")
 
 
+def test_stock_correction_bumps_the_version_checkout_locks_on() -> None:
+    step = runbook("inventory-oversell").step("correct_stock")
+    assert step is not None
+    assert step.postgres is not None
+    sql = " ".join(step.postgres.sql.split())
+    assert sql == (
+        "UPDATE product_variants SET stock = 0, version = version + 1, updated_at = now() "
+        "WHERE stock < 0"
+    )
+
+
 def test_credential_revocation_needs_a_user_id_and_two_people_for_passwords() -> None:
     rb = runbook("security-incident")
     revoke, reset = rb.step("revoke_sessions"), rb.step("force_password_reset")
@@ -680,3 +705,51 @@ def test_queue_findings_say_when_a_queue_is_missing_rather_than_empty() -> None:
     only_invoice = queues(invoice=0)
     only_invoice.rows[0]["exists"] = False
     assert render(delay.finding, scope(only_invoice)).startswith("No invoice queue found in Redis")
+
+
+def _said(key: str, result: StepResult, **steps: dict[str, Any]) -> str:
+    step = _step(key)
+    assert step.finding is not None
+    return " ".join(render(step.finding, {**scope(result), "steps": steps}).split())
+
+
+def test_failed_webhooks_name_their_paystack_reference_and_order() -> None:
+    listed = _said(
+        "failed-webhook-processing/failed_webhooks", rows(WEBHOOK_ROW, ORPHAN_WEBHOOK_ROW)
+    )
+    assert listed == (
+        f"2 failed webhooks, newest first: {UUID} (T1, order AG-1001 pending_payment); "
+        f"{UUID} (no reference, no order found)"
+    )
+
+
+def test_paid_pending_orders_name_the_failed_webhook_to_reprocess() -> None:
+    pending = {
+        "rows": [
+            {"payment_reference": "T0", "order_number": "AG-1", "failed_webhook_id": UUID},
+            {"payment_reference": "T1", "order_number": "AG-2", "failed_webhook_id": None},
+        ]
+    }
+    said = _said(
+        "failed-webhook-processing/pending_orders_paid",
+        verify_many([True, True]),
+        pending_orders=pending,
+    )
+    assert said == (
+        f"2 of 2 orders still in pending_payment are paid at Paystack: T0 (order AG-1, failed "
+        f"webhook {UUID}: reprocess it), T1 (order AG-2: no failed webhook to reprocess, update "
+        "the order)"
+    )
+
+
+def test_a_queue_that_does_not_exist_is_a_problem_not_an_empty_queue() -> None:
+    backlog, delay = _step("queue-backlog/email_backlog"), _step("queue-backlog/invoice_delay")
+    assert backlog.when is not None
+    assert delay.when is not None
+    gone = missing_queues("email", "invoice")
+    assert evaluate(backlog.when, scope(gone)) is True
+    assert evaluate(delay.when, scope(missing_queues("invoice"))) is True
+    assert _said("queue-backlog/email_backlog", gone).startswith(
+        "Email queue backlog: none to count, the queue does not exist; invoice queue backlog: "
+        "none to count, the queue does not exist; email: no such queue in Redis"
+    )

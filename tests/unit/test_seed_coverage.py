@@ -229,8 +229,8 @@ CARRIERS: list[Carrier] = [
             "psql $DATABASE_URL -c \" SELECT id, event_type, status, error_message, retry_count "
             "FROM webhook_events WHERE status = 'failed' ORDER BY created_at DESC LIMIT 20; \"",
             "failed_webhooks",
-            "SELECT id, event_type, status, error_message, retry_count FROM webhook_events "
-            "WHERE status = 'failed' ORDER BY created_at DESC LIMIT 20", automated=True),
+            "w.event_type, w.status, w.error_message, w.retry_count FROM webhook_events w",
+            automated=True),
     Carrier(WEB, "Recovery Actions", "Manual Reprocessing", "reprocess_webhook",
             "reprocess_webhook", automated=True),
     Carrier(WEB, "Recovery Actions", "Identify failed webhooks", "failed_webhooks",
@@ -328,7 +328,8 @@ CARRIERS: list[Carrier] = [
             "discount for inconvenience"),
     Carrier(INV, IA, "Correct Stock Levels", "correct_stock", "SET stock = 0", automated=True),
     Carrier(INV, IA, "UPDATE product_variants SET stock = 0 WHERE stock < 0;", "correct_stock",
-            "UPDATE product_variants SET stock = 0 WHERE stock < 0", automated=True),
+            "UPDATE product_variants SET stock = 0, version = version + 1, updated_at = now() "
+            "WHERE stock < 0", automated=True),
     Carrier(INV, IA, "Review Concurrency Issues", "review_concurrency",
             "Review concurrency issues"),
     Carrier(INV, IA, "Check optimistic locking implementation", "review_concurrency",
