@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import walkthrough_http
 import walkthrough_seed
+from fake_services import Series
 from walkthrough_http import ADMIN_TOKEN, FakeBackend
 from walkthrough_seed import (
     APPROVER,
@@ -72,6 +73,11 @@ async def test_payment_gateway_outage_states_rates_incidents_and_init_failures_t
         attempts(2, "init_failed", "1 hour", "timeout"),  # outside the 15 minutes
     )
     fake.indicator, fake.incidents = "major", ["Card payments failing", "Delayed webhooks"]
+    fake.measure(
+        "payment-gateway-outage",
+        "payment_failure_trend",
+        Series({}, ("0.01", "0.05", "0.2", "0.35")),
+    )
 
     walk = await open_run(bot, firing("PaymentGatewayOutage"), "payment-gateway-outage")
 
@@ -89,8 +95,15 @@ async def test_payment_gateway_outage_states_rates_incidents_and_init_failures_t
         "3 of 8 payment initialisations failed in the last 15 minutes (37.5%); "
         "latest error: Paystack: 503 Service Unavailable"
     )
+    assert found["payment_failure_trend"] == (
+        "Payment requests answered 5xx over the last hour: 1.0% → 35.0% (rising; highest 35.0%)"
+    )
+    [asked] = fake.requests("GET", "/api/v1/query_range")
+    assert asked.url.params["step"] == "5m"
+    assert float(asked.url.params["end"]) - float(asked.url.params["start"]) == 3600
     for step_id in ("webhook_failure_rate", "paystack_status", "init_failures"):
         assert await walk.state(step_id) is StepState.FAILED
+    assert await walk.state("payment_failure_trend") is StepState.FAILED
 
     await walk.tick_all("maintenance_banner", RESPONDER)
     assert await walk.state("maintenance_banner") is StepState.DONE
@@ -127,7 +140,13 @@ async def test_payment_checks_pass_on_a_quiet_and_on_a_healthy_night_saying_so_w
         "the window"
     )
     assert found["init_failures"] == "0 payment initialisations attempted in the last 15 minutes"
+    assert found["payment_failure_trend"] == (
+        "Payment requests answered 5xx over the last hour: none to measure, no payment requests "
+        "counted"
+    )
+    assert await quiet.state("payment_failure_trend") is StepState.PASSED
 
+    fake.measure("payment-gateway-outage", "payment_failure_trend", Series({}, ("0.002",)))
     await seed(
         backend_conn,
         CUSTOMERS,
@@ -145,6 +164,9 @@ async def test_payment_checks_pass_on_a_quiet_and_on_a_healthy_night_saying_so_w
             "Paystack status page: All Systems Operational (indicator none); no open incidents"
         ),
         "init_failures": ("0 of 6 payment initialisations failed in the last 15 minutes (0.0%)"),
+        "payment_failure_trend": (
+            "Payment requests answered 5xx over the last hour: 0.2% → 0.2% (steady; highest 0.2%)"
+        ),
     }
     for step_id in found:
         assert await healthy.state(step_id) is StepState.PASSED
