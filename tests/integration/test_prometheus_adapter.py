@@ -18,8 +18,10 @@ from agape_ops.errors import (
     AdapterTimeout,
     AdapterUnavailable,
 )
+from agape_ops.redaction import MASK, RedactingAdapter, Redactor
 from agape_ops.runbooks.fields import FIELDS
 from agape_ops.runbooks.model import PrometheusCall, PrometheusRange, Step
+from agape_ops.settings import Settings
 
 __all__ = ["client", "router", "sleep"]  # shared fixtures, used by name
 
@@ -170,6 +172,15 @@ async def test_a_step_timeout_bounds_the_call_and_is_sent_to_prometheus(
     await adapter.execute(_instant(timeout_s=3))
     assert route.calls.last.request.url.params["timeout"] == "3s"
     assert route.calls.last.request.extensions["timeout"]["read"] == 3
+
+
+async def test_a_string_answer_is_its_text(
+    adapter: PrometheusAdapter, router: respx.MockRouter
+) -> None:
+    router.get(QUERY).mock(return_value=_success("string", [NOW, "agape"]))
+    result = await adapter.execute(_instant('"agape"'))
+    assert (result.values["result_type"], result.values["value"]) == ("string", "agape")
+    assert result.summary == "Prometheus: agape"
 
 
 # --- range queries --------------------------------------------------------------------------
@@ -523,3 +534,21 @@ def test_describe_names_the_url_and_query_and_never_a_password(client: httpx.Asy
     assert instant == "GET http://ops:[REDACTED]@prometheus.test:9090/api/v1/query?query=up"
     assert ranged.endswith("/api/v1/query_range?query=up&step=5m from 1h ago until now")
     assert "s3cret-pw" not in instant + ranged
+
+
+async def test_a_password_in_prometheus_url_never_leaves_the_bot_even_when_echoed(
+    client: httpx.AsyncClient, router: respx.MockRouter
+) -> None:
+    url = "https://ops:pr0m-e2e-pw@prometheus.test:9090"
+    redactor = Redactor(Settings(_env_file=None, prometheus_url=url).secrets())
+    adapter = RedactingAdapter(PrometheusAdapter(client, base_url=url), redactor)
+    router.get("https://prometheus.test:9090/api/v1/query").mock(
+        return_value=_error(422, "execution", "proxy said: bad credentials ops:pr0m-e2e-pw")
+    )
+    with pytest.raises(AdapterResponseError) as err:
+        await adapter.execute(_instant())
+    described = adapter.describe(_instant())
+    probed = await adapter.probe()
+    for said in (err.value.message, described, probed.detail):
+        assert "pr0m-e2e-pw" not in said
+    assert f"ops:{MASK}" in err.value.message

@@ -210,29 +210,6 @@ def firing(alertname: str, instance: str = "api-1") -> Alert:
     return alert
 
 
-def grafana_event(title: str, labels: dict[str, str], summary: str) -> dict[str, Any]:
-    """Return a Slack message event as Grafana alerting posts it (title, labels, annotations)."""
-    listed = "\n".join(f" - {k} = {v}" for k, v in sorted(labels.items()))
-    return {
-        "type": "message",
-        "bot_id": "B07GRAFANA1",
-        "bot_profile": {"id": "B07GRAFANA1", "name": "Grafana Alerts"},
-        "text": "",
-        "attachments": [
-            {
-                "color": "D63232",
-                "title": title,
-                "text": f"**Firing**\n\nValue: A=0.071, C=1\nLabels:\n{listed}\n"
-                f"Annotations:\n - summary = {summary}\n",
-                "fallback": title,
-                "footer": "Grafana v11.1.0",
-            }
-        ],
-        "ts": "1722500130.000300",
-        "channel": "C07ALERTS01",
-    }
-
-
 @pytest.fixture
 async def bot(
     backend_db: str, redis_db: str, tmp_path: Path, fake: FakeBackend
