@@ -407,6 +407,25 @@ async def test_a_drained_queue_passes_with_its_figures(
     assert await walk.state("invoice_delay") is StepState.PASSED
 
 
+async def test_a_queue_missing_from_redis_is_a_problem_not_an_empty_queue(
+    bot: Container, fake: FakeBackend, redis_db: str
+) -> None:
+    bullmq_queue(redis_db, "email", waiting=4, oldest_age_s=30)  # no invoice queue at all
+    walk = await open_run(bot, firing("EmailQueueBacklog", "worker-1"), "queue-backlog")
+    assert await walk.findings() == {
+        "email_backlog": (
+            "Email queue backlog: 4 pending jobs (threshold 100); invoice queue backlog: none to "
+            "count, the queue does not exist; email: 4 waiting, 0 active, 0 delayed, 0 failed; "
+            "invoice: no such queue in Redis (check the queue name and the BullMQ prefix)"
+        ),
+        "invoice_delay": (
+            "No invoice queue found in Redis (check the queue name and the BullMQ prefix)"
+        ),
+    }
+    assert await walk.state("email_backlog") is StepState.FAILED
+    assert await walk.state("invoice_delay") is StepState.FAILED
+
+
 # --- every button, every refusal --------------------------------------------------------------
 
 #: What each step that changes something says on its button: what it does, in a verb phrase.
