@@ -19,6 +19,7 @@ from agape_ops.adapters.http import HttpAdapter
 from agape_ops.adapters.httpclient import open_http_client
 from agape_ops.adapters.paystack import PaystackAdapter
 from agape_ops.adapters.postgres import PostgresAdapter, open_pool
+from agape_ops.adapters.prometheus import PrometheusAdapter
 from agape_ops.adapters.redacting import RedactingAdapter
 from agape_ops.adapters.redis import RedisAdapter, open_client
 from agape_ops.adapters.shell import ShellAdapter
@@ -126,6 +127,7 @@ async def build_adapters(
             secret_key=_secret(settings.paystack_secret_key),
         ),
         AdminApiAdapter(http, base_url=settings.admin_api_url, token=_secret(settings.admin_token)),
+        PrometheusAdapter(http, base_url=settings.prometheus_url),
         HttpAdapter(http),
         ShellAdapter(
             enabled=settings.ops_allow_shell,

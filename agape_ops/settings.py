@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     paystack_status_url: str = "https://status.paystack.com"
     admin_api_url: str | None = None
     admin_token: SecretStr | None = None
+    prometheus_url: str | None = None
 
     # The bot itself
     ops_database_url: SecretStr | None = None
@@ -65,7 +66,13 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         return _split_ids(value)
 
-    @field_validator("paystack_api_url", "paystack_status_url", "admin_api_url", "slack_api_url")
+    @field_validator(
+        "paystack_api_url",
+        "paystack_status_url",
+        "admin_api_url",
+        "prometheus_url",
+        "slack_api_url",
+    )
     @classmethod
     def _no_trailing_slash_on_origins(cls, value: str | None, info: object) -> str | None:
         if value is None:
@@ -102,6 +109,8 @@ class Settings(BaseSettings):
         for dsn in (self.database_url, self.redis_url, self.ops_database_url):
             if dsn is not None:
                 found.extend(dsn_passwords(dsn.get_secret_value()))
+        if self.prometheus_url is not None:  # basic auth of a proxy in front of Prometheus
+            found.extend(dsn_passwords(self.prometheus_url))
         return [s for s in found if s]
 
 

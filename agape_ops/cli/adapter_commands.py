@@ -34,7 +34,7 @@ async def _probe_all(
 
 @click.command("check")
 def check() -> None:
-    """Probe every adapter (PostgreSQL, Redis, Paystack, admin API, HTTP, shell) and the store."""
+    """Probe every adapter (PostgreSQL, Redis, Paystack, admin API, Prometheus...) and the store."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text

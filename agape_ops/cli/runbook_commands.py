@@ -218,6 +218,14 @@ def _call_lines(step: Step, pad: str) -> list[str]:
         detail = f"{api.method} {api.path}" if api.action == "call" else api.webhook_id or ""
         body = f" {json.dumps(api.json_body)}" if api.json_body else ""
         return [f"{pad}admin api: {api.action} {detail}{body}".rstrip()]
+    if step.prometheus is not None:
+        prom = step.prometheus
+        shape = (
+            f"range over the last {prom.range.start}, every {prom.range.step}"
+            if prom.range is not None
+            else "instant"
+        )
+        return [f"{pad}promql ({shape}):", *_wrapped(prom.query, pad + "  ", keep_lines=True)]
     if step.http is not None:
         return [f"{pad}http: {step.http.method} {step.http.url} (expect {step.http.expect_status})"]
     if step.shell is not None:

@@ -42,6 +42,7 @@ ENABLED_BY: dict[str, str] = {
     "redis": "REDIS_URL",
     "paystack": "PAYSTACK_SECRET_KEY",
     "admin_api": "ADMIN_API_URL and ADMIN_TOKEN",
+    "prometheus": "PROMETHEUS_URL",
     "shell": "OPS_ALLOW_SHELL=true",
 }
 

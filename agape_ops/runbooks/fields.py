@@ -7,6 +7,8 @@ holds them to it). Postgres reads produce their SQL's output columns, found by t
 
 from __future__ import annotations
 
+import re
+
 #: Names every result offers (see ``StepResult.context``).
 COMMON = frozenset(
     {"rows", "row_count", "columns", "first", "values", "text", "summary", "truncated"}
@@ -125,10 +127,55 @@ FIELDS: dict[tuple[str, str], frozenset[str]] = {
     ),
     ("admin_api", "health"): frozenset({"status", "checks", "healthy", "http_status", "failing"}),
     ("admin_api", "call"): frozenset({"http_status", "body"}),
+    # prometheus: one row per series, its labels as columns (``__name__`` as ``metric``);
+    # ``value`` is the answer's one number (a scalar, or the only series), None when there is
+    # none or it is NaN. The labels a query names (by/without/on/ignoring and matchers, plus
+    # job and instance) are readable too; the linter adds them (``prometheus_labels``).
+    ("prometheus", "query"): frozenset({"result_type", "series", "value", "metric", "warnings"}),
+    # a range query: per series (and, for a single series, as values) its first and last
+    # value, min, max, change (the last less the first), trend (rising, falling, steady) and
+    # how many points
+    ("prometheus", "range"): frozenset(
+        {
+            "result_type",
+            "series",
+            "value",
+            "metric",
+            "warnings",
+            "first_value",
+            "last_value",
+            "min",
+            "max",
+            "change",
+            "trend",
+            "points",
+        }
+    ),
     ("http", "check"): frozenset({"status_code", "latency_ms", "ok", "field", "url"}),
     ("shell", "run"): frozenset({"exit_code", "stdout", "stderr"}),
     ("manual", "items"): frozenset(),
 }
+
+
+#: Labels every scraped series carries (Prometheus adds them to each target's samples).
+TARGET_LABELS = frozenset({"job", "instance"})
+_LABEL_LISTS = re.compile(
+    r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", re.IGNORECASE
+)
+_MATCHER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)\s*\"")
+
+
+def prometheus_labels(query: str) -> frozenset[str]:
+    """Return the label names a PromQL query names: its grouping clauses and matchers."""
+    names = {
+        name.strip()
+        for listed in _LABEL_LISTS.findall(query)
+        for name in listed.split(",")
+        if name.strip()
+    }
+    names.update(_MATCHER.findall(query))
+    names.discard("__name__")
+    return frozenset(names) | TARGET_LABELS
 
 
 def action_of(kind: str, call: object) -> str:

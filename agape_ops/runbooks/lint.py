@@ -18,7 +18,7 @@ from jinja2 import TemplateSyntaxError, nodes
 
 from agape_ops.errors import Problem, RunbookError, RunbookValidationError
 from agape_ops.runbooks import sql
-from agape_ops.runbooks.fields import COMMON, FIELDS, action_of
+from agape_ops.runbooks.fields import COMMON, FIELDS, action_of, prometheus_labels
 from agape_ops.runbooks.loader import (
     Loc,
     Located,
@@ -28,7 +28,13 @@ from agape_ops.runbooks.loader import (
     runbook_files,
 )
 from agape_ops.runbooks.model import SECTIONS, Risk, Runbook, Step
-from agape_ops.runbooks.templating import CONTEXT_NAMES, environment, references, syntax_error
+from agape_ops.runbooks.templating import (
+    CONTEXT_NAMES,
+    environment,
+    is_template,
+    references,
+    syntax_error,
+)
 
 #: Settings a template may read (origins only; never a secret).
 SETTINGS_NAMES = frozenset({"admin_api_url", "paystack_api_url", "paystack_status_url"})
@@ -191,6 +197,12 @@ class _Linter:
             self.template(where, text, label=label, parameter=True)
         if step.shell is not None:
             self.shell(step.shell.command, (*loc, "shell", "command"))
+        if step.prometheus is not None and is_template(step.prometheus.query):
+            self.add(
+                (*loc, "prometheus", "query"),
+                "a prometheus query is used as written, never rendered: write the PromQL "
+                "without {{ }} or {% %}",
+            )
         self.row_actions(step, loc, known)
         if step.paystack is not None and step.paystack.references_from:
             self.references_from(step.paystack.references_from, loc, index)
@@ -213,6 +225,11 @@ class _Linter:
                     f"this step changes things ({what}) but is `risk: read`; "
                     "mark it `risk: write` and give it a `confirm:`",
                 )
+        if writes and step.prometheus is not None:
+            self.add(
+                (*loc, "risk"),
+                f"a prometheus query only reads; it cannot be `risk: {step.risk.value}`",
+            )
         if step.two_person and step.risk is not Risk.DANGEROUS:
             self.add((*loc, "two_person"), "`two_person` only makes sense on a dangerous step")
         if step.lock is not None and not writes:
@@ -229,6 +246,8 @@ class _Linter:
         if step.alert is not None:  # the engine adds `missing`: the values the alert lacked
             return base | frozenset(step.alert.values) | {"missing"}
         fields = FIELDS.get((step.kind, action_of(step.kind, step.call)))
+        if fields is not None and step.prometheus is not None:
+            fields |= prometheus_labels(step.prometheus.query)
         return None if fields is None else base | fields
 
     def template(self, loc: Loc, source: str, *, label: str, parameter: bool = False) -> None:
@@ -279,6 +298,12 @@ class _Linter:
                     + (
                         _hint(root, known - JINJA_NAMES)
                         or f" (it has: {_listing(known - COMMON - CONTEXT_NAMES - JINJA_NAMES)})"
+                    )
+                    + (
+                        "; a label the query does not name in by(...) or a matcher is read "
+                        "from `rows`"
+                        if step.prometheus is not None
+                        else ""
                     ),
                 )
 

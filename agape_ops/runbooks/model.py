@@ -32,7 +32,15 @@ SECTION_TITLES: dict[str, str] = {
     "resolution": "Resolution",
     "post_incident": "Post-incident",
 }
-ADAPTER_KINDS: tuple[str, ...] = ("postgres", "redis", "paystack", "admin_api", "http", "shell")
+ADAPTER_KINDS: tuple[str, ...] = (
+    "postgres",
+    "redis",
+    "paystack",
+    "admin_api",
+    "prometheus",
+    "http",
+    "shell",
+)
 STEP_KINDS: tuple[str, ...] = (*ADAPTER_KINDS, "alert", "manual")
 
 
@@ -145,6 +153,89 @@ class AdminApiCall(Strict):
         return self
 
 
+#: A Prometheus duration: one or more ``<number><unit>``, e.g. 30s, 5m, 1h30m.
+DURATION_PATTERN = r"^(\d+(ms|s|m|h|d|w|y))+$"
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 604800,
+    "y": 31536000,
+}
+#: Prometheus refuses a range query with more points than this per series.
+MAX_RANGE_POINTS = 11000
+
+
+def duration_seconds(duration: str) -> float:
+    """Return the seconds a Prometheus duration (``1h30m``) stands for."""
+    return float(sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(duration)))
+
+
+class PrometheusRange(Strict):
+    """Ask for a trend: the query evaluated every ``step`` from ``start`` ago until now."""
+
+    start: str = Field(
+        default="30m",
+        json_schema_extra={"pattern": DURATION_PATTERN},
+        description="How far back the range begins, as a Prometheus duration (30m, 1h).",
+    )
+    step: str = Field(
+        default="1m",
+        json_schema_extra={"pattern": DURATION_PATTERN},
+        description="Time between two points of the range (30s, 1m).",
+    )
+
+    @field_validator("start", "step")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if not re.fullmatch(DURATION_PATTERN, value):
+            raise ValueError(
+                f"{value!r} is not a Prometheus duration: write a number and a unit "
+                "(ms, s, m, h, d, w, y), e.g. 30s, 5m, 1h30m"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _sensible(self) -> PrometheusRange:
+        start, step = duration_seconds(self.start), duration_seconds(self.step)
+        if start <= 0 or step <= 0:
+            raise ValueError("`start` and `step` must be longer than zero")
+        if start > 7 * 86400:
+            raise ValueError("`start` may reach back at most 7d")
+        if start / step > MAX_RANGE_POINTS:
+            raise ValueError(
+                f"{self.start} in steps of {self.step} is more than {MAX_RANGE_POINTS} points; "
+                "take a longer step"
+            )
+        return self
+
+
+class PrometheusCall(Strict):
+    """A PromQL query of the Prometheus server that scrapes the backend (``PROMETHEUS_URL``).
+
+    Without ``range`` it is an instant query (``/api/v1/query``): one value per series now.
+    With ``range`` it is a range query (``/api/v1/query_range``), summarised per series
+    (first and last value, min, max, trend). The query is used as written, never rendered as
+    a template: like SQL, it takes no values from people.
+    """
+
+    query: str = Field(min_length=1, description="PromQL, used as written (no templates).")
+    range: PrometheusRange | None = Field(
+        default=None, description="Make it a range query: its `start` offset and `step`."
+    )
+    timeout_s: float | None = Field(
+        default=None, gt=0, le=60, description="Give up after this long (Prometheus too)."
+    )
+
+    @property
+    def action(self) -> str:
+        """Return ``query`` for an instant query, ``range`` for a range query."""
+        return "query" if self.range is None else "range"
+
+
 class HttpCall(Strict):
     """A health check of any URL: status, latency, and a JSON field if asked."""
 
@@ -229,6 +320,7 @@ class Step(Strict):
     redis: RedisCall | None = None
     paystack: PaystackCall | None = None
     admin_api: AdminApiCall | None = None
+    prometheus: PrometheusCall | None = None
     http: HttpCall | None = None
     shell: ShellCall | None = None
     alert: AlertCheck | None = None

@@ -1,5 +1,5 @@
 """`agape-ops check` probes every configured system and says which answer, against real
-PostgreSQL and Redis and loopback stand-ins for Paystack and the admin API."""
+PostgreSQL and Redis and loopback stand-ins for Paystack, the admin API and Prometheus."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ def test_check_reports_every_configured_system_ok(env: dict[str, str], tmp_path:
     result = agape(env, tmp_path, "check")
 
     assert result.returncode == 0, result.stdout + result.stderr
-    for system in ("postgres", "redis", "paystack", "admin_api", "store"):
+    for system in ("postgres", "redis", "paystack", "admin_api", "prometheus", "store"):
         assert " ok " in row(result.stdout, system), result.stdout
+    assert "1 of 2 scrape targets up" in row(result.stdout, "prometheus")
     assert "7 runbooks loaded" in result.stdout
     assert env["PAYSTACK_SECRET_KEY"] not in result.stdout + result.stderr
     assert env["ADMIN_TOKEN"] not in result.stdout + result.stderr

@@ -1,6 +1,6 @@
 """`agape-ops console`, `runs` and `timeline` as a person uses them: the real command in a
-subprocess, real PostgreSQL and Redis, loopback fakes for Paystack and the admin API, and no
-Slack configuration at all.
+subprocess, real PostgreSQL and Redis, loopback fakes for Paystack, the admin API and
+Prometheus, and no Slack configuration at all.
 
 Every wait is for text the console prints, with a deadline (pexpect), never a sleep.
 """
@@ -19,7 +19,15 @@ import pexpect
 import psycopg
 import pytest
 import redis
-from fake_services import FakeService, admin_api_route, paystack_route, serve
+from fake_services import (
+    FakeService,
+    Series,
+    admin_api_route,
+    paystack_route,
+    prometheus_route,
+    promql,
+    serve,
+)
 from pexpect.popen_spawn import PopenSpawn
 
 pytestmark = pytest.mark.e2e
@@ -34,6 +42,7 @@ DEADLINE_S = 20
 NEGATIVE_STOCK = "alert [FIRING:1] NegativeStock agape-backend (prod api-1 critical)"
 WEBHOOKS_FAILED = "alert [FIRING:1] WebhookProcessingFailed agape-backend (prod api-1 critical)"
 EMAIL_BACKLOG = "alert [FIRING:1] EmailQueueBacklog agape-backend (prod worker-1 warning)"
+HIGH_ERROR_RATE = "alert [FIRING:1] HighErrorRate agape-backend (prod api-1 critical)"
 
 WEBHOOK_NEW = "5b0c7a52-1d1e-4a8e-9a55-0f6f3c1e0001"
 WEBHOOK_OLD = "5b0c7a52-1d1e-4a8e-9a55-0f6f3c1e0002"
@@ -43,14 +52,32 @@ WEBHOOK_OLD = "5b0c7a52-1d1e-4a8e-9a55-0f6f3c1e0002"
 class Services:
     paystack: FakeService
     admin: FakeService
+    prometheus: FakeService
+
+
+UP = [
+    Series({"__name__": "up", "job": "agape-backend", "instance": "api-1"}, ("1",)),
+    Series({"__name__": "up", "job": "agape-backend", "instance": "api-2"}, ("0",)),
+]
+#: What the fake Prometheus measures: High Error Rate's 5xx rate at 7.12%, one instance down
+#: (``up`` is what `agape-ops check` asks).
+MEASURED = {
+    promql("high-error-rate", "error_rate"): [Series({}, ("0.0712",))],
+    promql("high-error-rate", "instances_up"): UP,
+    "up": UP,
+}
 
 
 @pytest.fixture
 def services() -> Iterator[Services]:
     transactions = {"T-PAID-1": "success", "T-FAILED-2": "failed"}
     admin = admin_api_route(ADMIN_TOKEN, webhooks={WEBHOOK_NEW, WEBHOOK_OLD})
-    with serve(paystack_route(PAYSTACK_KEY, transactions)) as paystack, serve(admin) as api:
-        yield Services(paystack=paystack, admin=api)
+    with (
+        serve(paystack_route(PAYSTACK_KEY, transactions)) as paystack,
+        serve(admin) as api,
+        serve(prometheus_route(MEASURED)) as prometheus,
+    ):
+        yield Services(paystack=paystack, admin=api, prometheus=prometheus)
 
 
 @pytest.fixture
@@ -70,6 +97,7 @@ def env(backend_db: str, redis_db: str, services: Services, tmp_path: Path) -> d
         "PAYSTACK_SECRET_KEY": PAYSTACK_KEY,
         "ADMIN_API_URL": services.admin.url,
         "ADMIN_TOKEN": ADMIN_TOKEN,
+        "PROMETHEUS_URL": services.prometheus.url,
         "OPS_DATABASE_URL": f"sqlite:///{tmp_path}/ops.db",
         "RUNBOOKS_DIR": str(REPO / "runbooks"),
         "OPS_TEAM_FILE": str(REPO / "team.yaml"),
@@ -244,7 +272,7 @@ def test_console_walks_inventory_oversell_from_alert_to_closed_run(
     assert "would change 2 rows" in plan
     assert "Set stock to 0 on every product variant whose stock is below zero" in plan
     corrected = console.type("yes", "INC-1> ")
-    assert "Stock set to 0 on 2 product variants" in corrected
+    assert "Stock set to 0 on 2 product variants (version bumped)" in corrected
     assert stock(backend_db) == {"DRESS-RED-M": 0, "DRESS-BLU-S": 0, "DRESS-GRN-L": 4}
 
     items = console.type("4", "Mark done which items")
@@ -263,7 +291,7 @@ def test_console_walks_inventory_oversell_from_alert_to_closed_run(
     text = markdown.stdout
     assert text.startswith("# INC-1: Inventory Oversell")
     assert "Rehearsal" not in text
-    assert "| alice | Stock set to 0 on 2 product variants | done |" in text
+    assert "| alice | Stock set to 0 on 2 product variants (version bumped) | done |" in text
     assert "| agape-ops | 2 SKUs have stock below zero" in text
     assert "- Time to resolve: " in text
     assert "- [ ] Enable strict inventory checks" in text
@@ -421,6 +449,20 @@ def test_queue_backlog_alert_reads_bullmq_queues_from_redis(
     opened = console.type(EMAIL_BACKLOG, "INC-1> ")
     assert "INC-1 opened: Queue Backlog" in opened
     assert "Email queue backlog: 150 pending jobs (threshold 100)" in opened
+    assert console.finish() == 0
+
+
+def test_high_error_rate_alert_reports_the_5xx_rate_measured_in_prometheus(
+    open_console: Callable[..., Session], services: Services
+) -> None:
+    console = open_console("--as", PERSON)
+    opened = console.type(HIGH_ERROR_RATE, "INC-1> ")
+    assert "“High Error Rate (5xx)”" in opened
+    assert "5xx error rate over the last 5 minutes: 7.12% of requests (threshold 2%)" in opened
+    assert "1 of 2 backend instances up; down: api-2" in opened
+    assert "does not report error_rate" not in opened
+    asked = services.prometheus.requests("GET", "/api/v1/query")
+    assert promql("high-error-rate", "error_rate") in [s.query["query"][0] for s in asked]
     assert console.finish() == 0
 
 

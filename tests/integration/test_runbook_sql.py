@@ -97,9 +97,10 @@ SEED = [
     " now() - interval '20 minutes')",
     # stock went below zero on two variants, and orders were taken on them
     "INSERT INTO products (id, name) VALUES (%(product)s, 'Ankara dress')",
-    "INSERT INTO product_variants (id, product_id, sku, stock) VALUES"
-    " (%(v1)s, %(product)s, 'ANK-S', -2), (%(v2)s, %(product)s, 'ANK-M', -1),"
-    " (%(v3)s, %(product)s, 'ANK-L', 4)",
+    "INSERT INTO product_variants (id, product_id, sku, stock, version, updated_at) VALUES"
+    " (%(v1)s, %(product)s, 'ANK-S', -2, 7, now() - interval '1 day'),"
+    " (%(v2)s, %(product)s, 'ANK-M', -1, 3, now() - interval '1 day'),"
+    " (%(v3)s, %(product)s, 'ANK-L', 4, 5, now() - interval '1 day')",
     "INSERT INTO orders (id, order_number, user_id, status, total_kobo, payment_reference,"
     " created_at) VALUES"
     " (%(o1)s, 'AG-1001', %(victim)s, 'pending_payment', 2500000, 'T685312322670591',"
@@ -125,7 +126,13 @@ SEED = [
 
 #: What each write must leave behind: a query and its expected single value.
 WRITE_EFFECTS: dict[str, tuple[str, Any]] = {
-    "correct_stock": ("SELECT count(*) FROM product_variants WHERE stock < 0", 0),
+    # stock to 0, and a new version (checkout's optimistic lock) and updated_at on those rows only
+    "correct_stock": (
+        "SELECT string_agg(sku || ' ' || stock || ' v' || version || ' '"
+        " || CASE WHEN updated_at > now() - interval '1 hour' THEN 'updated' ELSE 'old' END,"
+        " ', ' ORDER BY sku) FROM product_variants",
+        "ANK-L 4 v5 old, ANK-M 0 v4 updated, ANK-S 0 v8 updated",
+    ),
     "revoke_sessions": (
         "SELECT count(*) FROM sessions WHERE user_id = %(victim)s AND revoked_at IS NULL",
         0,
@@ -285,3 +292,49 @@ async def test_runbook_write_previews_respects_max_rows_and_changes_its_rows(
     query, expected = WRITE_EFFECTS[step.id]
     cursor = await seeded.execute(query, IDS)
     assert await cursor.fetchone() == (expected,)
+
+
+def _step_of(runbook_id: str, step_id: str) -> tuple[Runbook, Step]:
+    runbook = load_runbook_file(RUNBOOKS / f"{runbook_id}.yaml")[0]
+    step = runbook.step(step_id)
+    assert step is not None
+    return runbook, step
+
+
+async def test_failed_webhooks_carry_their_reference_and_the_order_they_pay_for(
+    pool: AsyncConnectionPool, seeded: psycopg.AsyncConnection[Any]
+) -> None:
+    # a retried payment: the webhook's reference is an attempt's, not the order's latest
+    await seeded.execute(
+        "INSERT INTO payment_attempts (order_id, reference, status) VALUES"
+        " (%(o2)s, 'T-RETRY-9', 'success')",
+        IDS,
+    )
+    await seeded.execute(
+        "INSERT INTO webhook_events (event_type, reference, status) VALUES"
+        " ('charge.success', 'T-RETRY-9', 'failed')"
+    )
+    runbook, step = _step_of("failed-webhook-processing", "failed_webhooks")
+
+    result = await PostgresAdapter(pool).execute(make_request(runbook, step))
+
+    assert result.columns[:4] == ["id", "reference", "order_number", "order_status"]
+    shown = [(r["reference"], r["order_number"], r["order_status"]) for r in result.rows]
+    assert shown == [
+        ("T-RETRY-9", "AG-1002", "paid"),
+        ("T101", None, None),
+        ("T102", None, None),
+        ("T103", None, None),
+        ("T685312322670591", "AG-1001", "pending_payment"),
+    ]
+    assert result.rows[-1]["id"] == WEBHOOK
+
+
+async def test_pending_orders_name_the_failed_webhook_of_their_reference(
+    pool: AsyncConnectionPool, seeded: psycopg.AsyncConnection[Any]
+) -> None:
+    runbook, step = _step_of("failed-webhook-processing", "pending_orders")
+    result = await PostgresAdapter(pool).execute(make_request(runbook, step))
+    assert [(r["order_number"], r["failed_webhook_id"]) for r in result.rows] == [
+        ("AG-1001", WEBHOOK)
+    ]

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import walkthrough_http
 import walkthrough_seed
+from fake_services import Series
 from walkthrough_http import ADMIN_TOKEN, FakeBackend
 from walkthrough_seed import (
     APPROVER,
@@ -72,6 +73,11 @@ async def test_payment_gateway_outage_states_rates_incidents_and_init_failures_t
         attempts(2, "init_failed", "1 hour", "timeout"),  # outside the 15 minutes
     )
     fake.indicator, fake.incidents = "major", ["Card payments failing", "Delayed webhooks"]
+    fake.measure(
+        "payment-gateway-outage",
+        "payment_failure_trend",
+        Series({}, ("0.01", "0.05", "0.2", "0.35")),
+    )
 
     walk = await open_run(bot, firing("PaymentGatewayOutage"), "payment-gateway-outage")
 
@@ -89,8 +95,15 @@ async def test_payment_gateway_outage_states_rates_incidents_and_init_failures_t
         "3 of 8 payment initialisations failed in the last 15 minutes (37.5%); "
         "latest error: Paystack: 503 Service Unavailable"
     )
+    assert found["payment_failure_trend"] == (
+        "Payment requests answered 5xx over the last hour: 1.0% → 35.0% (rising; highest 35.0%)"
+    )
+    [asked] = fake.requests("GET", "/api/v1/query_range")
+    assert asked.url.params["step"] == "5m"
+    assert float(asked.url.params["end"]) - float(asked.url.params["start"]) == 3600
     for step_id in ("webhook_failure_rate", "paystack_status", "init_failures"):
         assert await walk.state(step_id) is StepState.FAILED
+    assert await walk.state("payment_failure_trend") is StepState.FAILED
 
     await walk.tick_all("maintenance_banner", RESPONDER)
     assert await walk.state("maintenance_banner") is StepState.DONE
@@ -127,7 +140,13 @@ async def test_payment_checks_pass_on_a_quiet_and_on_a_healthy_night_saying_so_w
         "the window"
     )
     assert found["init_failures"] == "0 payment initialisations attempted in the last 15 minutes"
+    assert found["payment_failure_trend"] == (
+        "Payment requests answered 5xx over the last hour: none to measure, no payment requests "
+        "counted"
+    )
+    assert await quiet.state("payment_failure_trend") is StepState.PASSED
 
+    fake.measure("payment-gateway-outage", "payment_failure_trend", Series({}, ("0.002",)))
     await seed(
         backend_conn,
         CUSTOMERS,
@@ -145,6 +164,9 @@ async def test_payment_checks_pass_on_a_quiet_and_on_a_healthy_night_saying_so_w
             "Paystack status page: All Systems Operational (indicator none); no open incidents"
         ),
         "init_failures": ("0 of 6 payment initialisations failed in the last 15 minutes (0.0%)"),
+        "payment_failure_trend": (
+            "Payment requests answered 5xx over the last hour: 0.2% → 0.2% (steady; highest 0.2%)"
+        ),
     }
     for step_id in found:
         assert await healthy.state(step_id) is StepState.PASSED
@@ -196,15 +218,17 @@ async def test_failed_webhooks_are_counted_named_verified_and_reprocessed_once_e
         "AG-2001, AG-2002, AG-2003"
     )
     assert found["pending_orders_paid"] == (
-        "1 of 3 orders still in pending_payment are paid at Paystack: T-PAID-1 (order AG-2001); "
-        "1 not found at Paystack: T-GONE-3"
+        "1 of 3 orders still in pending_payment are paid at Paystack: T-PAID-1 (order AG-2001, "
+        f"failed webhook {WEBHOOK_NEW}: reprocess it); 1 not found at Paystack: T-GONE-3"
     )
     assert await walk.state("failed_webhook_count") is StepState.FAILED
     assert await walk.state("pending_orders_paid") is StepState.FAILED
 
     listed = await walk.click("failed_webhooks", RESPONDER)
     assert listed.message == (
-        f"3 failed webhooks, newest first: {WEBHOOK_NEW}, {WEBHOOK_OLD}, {WEBHOOK_DONE}"
+        f"3 failed webhooks, newest first: {WEBHOOK_NEW} (T-PAID-1, order AG-2001 "
+        f"pending_payment); {WEBHOOK_OLD} (T-FAILED-2, order AG-2002 pending_payment); "
+        f"{WEBHOOK_DONE} (T-GONE-3, order AG-2003 pending_payment)"
     )
     inputs = await walk.row_inputs("failed_webhooks", 0)
     assert inputs == {"webhook_id": WEBHOOK_NEW}
@@ -374,6 +398,11 @@ async def stock(conn: psycopg.AsyncConnection[Any]) -> dict[str, int]:
     return {str(sku): int(n) for sku, n in await cursor.fetchall()}
 
 
+async def versions(conn: psycopg.AsyncConnection[Any]) -> dict[str, int]:
+    cursor = await conn.execute("SELECT sku, version FROM product_variants")
+    return {str(sku): int(n) for sku, n in await cursor.fetchall()}
+
+
 async def test_inventory_oversell_names_skus_and_orders_and_an_approver_corrects_stock(
     bot: Container, fake: FakeBackend, backend_conn: psycopg.AsyncConnection[Any]
 ) -> None:
@@ -402,14 +431,16 @@ async def test_inventory_oversell_names_skus_and_orders_and_an_approver_corrects
     assert await stock(backend_conn) == VARIANTS
 
     corrected = await walk.click("correct_stock", APPROVER)
-    assert corrected.message == "Stock set to 0 on 2 product variants"
+    assert corrected.message == "Stock set to 0 on 2 product variants (version bumped)"
     assert await stock(backend_conn) == {"DRESS-RED-M": 0, "DRESS-BLU-S": 0, "DRESS-GRN-L": 4}
+    # a checkout that read a corrected row before the correction now fails its version check
+    assert await versions(backend_conn) == {"DRESS-RED-M": 1, "DRESS-BLU-S": 1, "DRESS-GRN-L": 0}
     assert (await walk.redeliver()).duplicate
     events = await bot.store.events(walk.run_id)
     written = [(e.actor, e.summary) for e in events if e.step_id == "correct_stock"]
     assert written == [
         (RESPONDER, f"refused {RESPONDER}: “Correct stock” requires an approver ({APPROVERS})"),
-        (APPROVER, "Stock set to 0 on 2 product variants"),
+        (APPROVER, "Stock set to 0 on 2 product variants (version bumped)"),
     ]
 
     # the detection, run again, now finds the problem gone and says so with its figure

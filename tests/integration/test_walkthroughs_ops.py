@@ -1,7 +1,7 @@
 """The walkthroughs of the security, error-rate and queue runbooks, and every button's name.
 
 Same harness as test_walkthroughs.py: the real bot over seeded PostgreSQL and Redis (BullMQ v5
-keys), Paystack and the admin API faked with respx. Shell steps run stand-ins for
+keys), Paystack, the admin API and Prometheus faked with respx. Shell steps run stand-ins for
 ``docker-compose`` and ``node`` put first on PATH, which record how they were called.
 """
 
@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import walkthrough_http
 import walkthrough_seed
-from walkthrough_http import ADMIN_TOKEN, FakeBackend
+from fake_services import Series, promql
+from walkthrough_http import ADMIN_TOKEN, PROMETHEUS, FakeBackend
 from walkthrough_seed import (
     APPROVER,
     REPO,
@@ -27,7 +29,6 @@ from walkthrough_seed import (
     STRANGER,
     bullmq_queue,
     firing,
-    grafana_event,
     open_run,
     running_bot,
     scalar,
@@ -35,7 +36,6 @@ from walkthrough_seed import (
     settings,
 )
 
-from agape_ops.alerts.normalise import from_slack_event
 from agape_ops.bootstrap import Container
 from agape_ops.engine.commands import StartRun
 from agape_ops.engine.records import StepState
@@ -54,6 +54,8 @@ VICTIM = "8d3c2f1a-6b7e-4c9d-a0b1-2e3f4a5b6c7d"
 STAFF = "5b0f2a8e-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
 ADMIN_USER = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 BYSTANDER = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+JOB = "agape-backend"
+RATIO = promql("high-error-rate", "error_rate")
 
 
 # --- stand-ins for the backend's commands -----------------------------------------------------
@@ -199,27 +201,62 @@ async def test_security_incident_names_ips_accounts_and_admin_actions_then_revok
 # --- 6. High Error Rate (5xx) -----------------------------------------------------------------
 
 
-async def test_high_error_rate_reads_the_rate_from_the_alert_checks_causes_and_restarts_once(
+async def test_high_error_rate_measures_the_rate_in_prometheus_checks_causes_and_restarts_once(
     shell_bot: Container, fake: FakeBackend, programs: Programs
 ) -> None:
-    labels = {"alertname": "HighErrorRate", "service": "agape-backend", "env": "prod"}
-    alert = from_slack_event(
-        grafana_event(
-            "[FIRING:1] HighErrorRate agape-backend (prod api-1 critical)",
-            labels,
-            "5xx error rate 7.1% over 10m on agape-backend",
-        )
+    err = "high-error-rate"
+    fake.measure(err, "error_rate", Series({}, ("0.0712",)))
+    fake.measure(err, "error_rate_sustained", Series({}, ("0.031", "0.05", "0.07", "0.0712")))
+    fake.measure(
+        err,
+        "error_distribution",
+        Series({"route": "/api/v1/cart", "status": "500"}, ("0.1",)),
+        Series({"route": "/api/v1/orders", "status": "502"}, ("1.25",)),
     )
-    assert alert is not None
+    heap = ("120000000", "200000000", "300000000", "410000000")
+    fake.measure(
+        err,
+        "memory_leak",
+        Series(
+            {"__name__": "process_resident_memory_bytes", "instance": "api-1", "job": JOB},
+            ("300000000", "305000000"),
+        ),
+        Series({"__name__": "nodejs_heap_size_used_bytes", "instance": "api-1", "job": JOB}, heap),
+    )
+    fake.measure(
+        err,
+        "instances_up",
+        Series({"__name__": "up", "instance": "api-1", "job": JOB}, ("1",)),
+        Series({"__name__": "up", "instance": "api-2", "job": JOB}, ("0",)),
+    )
 
-    walk = await open_run(shell_bot, alert, "high-error-rate")
+    # the team's standard Alertmanager notification: no rate in its text at all
+    walk = await open_run(shell_bot, firing("HighErrorRate"), err)
 
     assert walk.opened.message == f"{walk.run_id} opened: High Error Rate (5xx)"
     found = await walk.findings()
     assert found["error_rate"] == (
-        "5xx error rate reported by monitoring: 7.1% (threshold 2%, sustained)"
+        "5xx error rate over the last 5 minutes: 7.12% of requests (threshold 2%)"
     )
-    assert await walk.state("error_rate") is StepState.FAILED
+    assert found["error_rate_sustained"] == (
+        "5xx error rate over the last 15 minutes: 3.10% → 7.12% (rising; lowest 3.10%, highest "
+        "7.12%); above 2% throughout"
+    )
+    assert found["error_distribution"] == (
+        "5xx answers per second over the last 5 minutes, by route: /api/v1/orders 502 (1.25/s), "
+        "/api/v1/cart 500 (0.10/s)"
+    )
+    assert found["memory_leak"] == (
+        "Memory climbing on 1 of 2 series (a leak?): api-1 heap 120.0 MB → 410.0 MB (rising); "
+        "api-1 resident 300.0 MB → 305.0 MB (steady)"
+    )
+    assert found["instances_up"] == "1 of 2 backend instances up; down: api-2"
+    for step_id in ("error_rate", "error_rate_sustained", "memory_leak", "instances_up"):
+        assert await walk.state(step_id) is StepState.FAILED, step_id
+    [measured] = [
+        r for r in fake.requests("GET", "/api/v1/query") if r.url.params["query"] == RATIO
+    ]
+    assert "Authorization" not in measured.headers
     assert re.fullmatch(
         r"Database connections: \d+ of \d+ in use \(\d+\.\d%\); \d+ active, \d+ idle in "
         r"transaction, \d+ waiting on locks",
@@ -252,9 +289,37 @@ async def test_high_error_rate_reads_the_rate_from_the_alert_checks_causes_and_r
     assert (await walk.redeliver()).duplicate
     assert programs.calls("docker-compose") == ["restart app", "restart app"]
 
+    # the restart worked: the rate falls back under 2% and responses are quick again
+    fake.measure(err, "watch_error_rate", Series({}, ("0.07", "0.03", "0.008")))
+    fake.measure(err, "response_times", Series({}, ("0.42",)))
+    watched = await walk.click("watch_error_rate", RESPONDER)
+    assert watched.message == (
+        "5xx error rate over the last 30 minutes: 7.00% → 0.80% (falling; highest 7.00%); "
+        "now below 2%"
+    )
+    assert await walk.state("watch_error_rate") is StepState.PASSED
     timed = await walk.click("response_times", RESPONDER)
-    assert re.fullmatch(r"Backend /healthz answered HTTP 200 in \d+ ms", timed.message)
+    assert timed.message == "p95 response time over the last 5 minutes: 420 ms (threshold 1000 ms)"
     assert await walk.state("response_times") is StepState.PASSED
+
+
+async def test_high_error_rate_says_plainly_when_prometheus_cannot_answer(
+    bot: Container, fake: FakeBackend
+) -> None:
+    fake.router.get(url__startswith=f"{PROMETHEUS}/api/v1/").mock(
+        return_value=httpx.Response(
+            400,
+            json={"status": "error", "errorType": "bad_data", "error": "unknown function"},
+        )
+    )
+    walk = await open_run(bot, firing("HighErrorRate"), "high-error-rate")
+    found = await walk.findings()
+    assert found["error_rate"] == (
+        "5xx error rate, measured in Prometheus: Prometheus rejected the query as invalid "
+        "PromQL (HTTP 400, bad_data): unknown function; fix the runbook step's query"
+    )
+    assert await walk.state("error_rate") is StepState.ERROR
+    assert await walk.state("redis_ping") is StepState.PASSED  # the run goes on
 
 
 # --- 7. Queue Backlog -------------------------------------------------------------------------
@@ -340,6 +405,25 @@ async def test_a_drained_queue_passes_with_its_figures(
     }
     assert await walk.state("email_backlog") is StepState.PASSED
     assert await walk.state("invoice_delay") is StepState.PASSED
+
+
+async def test_a_queue_missing_from_redis_is_a_problem_not_an_empty_queue(
+    bot: Container, fake: FakeBackend, redis_db: str
+) -> None:
+    bullmq_queue(redis_db, "email", waiting=4, oldest_age_s=30)  # no invoice queue at all
+    walk = await open_run(bot, firing("EmailQueueBacklog", "worker-1"), "queue-backlog")
+    assert await walk.findings() == {
+        "email_backlog": (
+            "Email queue backlog: 4 pending jobs (threshold 100); invoice queue backlog: none to "
+            "count, the queue does not exist; email: 4 waiting, 0 active, 0 delayed, 0 failed; "
+            "invoice: no such queue in Redis (check the queue name and the BullMQ prefix)"
+        ),
+        "invoice_delay": (
+            "No invoice queue found in Redis (check the queue name and the BullMQ prefix)"
+        ),
+    }
+    assert await walk.state("email_backlog") is StepState.FAILED
+    assert await walk.state("invoice_delay") is StepState.FAILED
 
 
 # --- every button, every refusal --------------------------------------------------------------

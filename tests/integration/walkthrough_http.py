@@ -1,8 +1,10 @@
-"""Paystack, its status page and the backend's admin API, faked with respx for walkthroughs.
+"""Paystack, its status page, the backend's admin API and Prometheus, faked with respx for
+walkthroughs.
 
 Each answers as the backend README documents: verify and list with the secret key, the public
-status page, reprocess (202, 404 unknown, 409 processed), queue statistics and /healthz. The
-state behind the answers is a plain dataclass a test changes as the incident unfolds.
+status page, reprocess (202, 404 unknown, 409 processed), queue statistics and /healthz, and
+Prometheus's instant and range queries (``fake_services.prometheus_answer``). The state behind
+the answers is a plain dataclass a test changes as the incident unfolds.
 """
 
 from __future__ import annotations
@@ -17,17 +19,22 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from fake_services import Series, prometheus_answer, promql
 
 PAYSTACK = "https://paystack.test"
 STATUS_PAGE = "https://status.paystack.test"
 ADMIN = "https://admin.agape.test"
+PROMETHEUS = "http://prometheus.agape.test:9090"
 PAYSTACK_KEY = "sk_test_walkthrough_0123456789"
 ADMIN_TOKEN = "admin-token-walkthrough-0123"
 
 
 @dataclass
 class FakeBackend:
-    """respx routes answering as Paystack, its status page and the admin API; state is mutable."""
+    """respx routes answering as Paystack, its status page, the admin API and Prometheus.
+
+    The state behind the answers is mutable: tests change it as the incident unfolds.
+    """
 
     router: respx.MockRouter
     transactions: dict[str, str] = field(default_factory=dict)
@@ -38,6 +45,11 @@ class FakeBackend:
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
     health_status: int = 200
     health_checks: dict[str, str] = field(default_factory=lambda: {"db": "ok", "redis": "ok"})
+    series: dict[str, list[Series]] = field(default_factory=dict)
+
+    def measure(self, runbook_id: str, step_id: str, *series: Series) -> None:
+        """Make Prometheus answer the query of a runbook's step with these series."""
+        self.series[promql(runbook_id, step_id)] = list(series)
 
     def requests(self, method: str, path: str) -> list[httpx.Request]:
         """Return the requests made to one method and path of any faked origin."""
@@ -136,6 +148,11 @@ def _install(fake: FakeBackend) -> None:
         body = {"status": "ok" if ok else "error", "checks": dict(fake.health_checks)}
         return _json(fake.health_status, body)
 
+    def prometheus(request: httpx.Request) -> httpx.Response:
+        query = {name: request.url.params.get_list(name) for name in request.url.params}
+        answer = prometheus_answer(fake.series, request.url.path, query)
+        return _json(answer.status, answer.body)
+
     verify_url = re.escape(PAYSTACK) + r"/transaction/verify/(?P<reference>[^/?]+)$"
     router.get(url__regex=verify_url).mock(side_effect=verify)
     router.get(f"{PAYSTACK}/transaction").mock(side_effect=listing)
@@ -144,6 +161,7 @@ def _install(fake: FakeBackend) -> None:
     router.post(f"{ADMIN}/api/v1/admin/webhooks/reprocess").mock(side_effect=reprocess)
     router.get(f"{ADMIN}/api/v1/admin/queues/stats").mock(side_effect=queue_stats)
     router.get(f"{ADMIN}/healthz").mock(side_effect=health)
+    router.get(url__startswith=f"{PROMETHEUS}/api/v1/").mock(side_effect=prometheus)
     # the other vendors' status pages high-error-rate looks at
     router.get("https://status.cloudinary.com").mock(return_value=httpx.Response(200, text="ok"))
     router.get("https://resend-status.com").mock(return_value=httpx.Response(200, text="ok"))
@@ -160,6 +178,6 @@ def fake_backend() -> Iterator[FakeBackend]:
 
 @pytest.fixture
 def fake() -> Iterator[FakeBackend]:
-    """Paystack, its status page and the admin API, faked for the whole test."""
+    """Paystack, its status page, the admin API and Prometheus, faked for the whole test."""
     with fake_backend() as backend:
         yield backend

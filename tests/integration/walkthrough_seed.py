@@ -2,8 +2,9 @@
 
 Each walkthrough builds the bot exactly as ``agape-ops serve`` does (``bootstrap.build``) against
 a scratch copy of the backend's PostgreSQL and a claimed Redis database, with Paystack, its
-status page and the admin API faked by respx (``walkthrough_http``). Alerts are normalised and
-matched as the surfaces do, then the engine runs the walkthrough, one click at a time.
+status page, the admin API and Prometheus faked by respx (``walkthrough_http``). Alerts are
+normalised and matched as the surfaces do, then the engine runs the walkthrough, one click at a
+time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from walkthrough_http import (
     ADMIN_TOKEN,
     PAYSTACK,
     PAYSTACK_KEY,
+    PROMETHEUS,
     STATUS_PAGE,
     FakeBackend,
 )
@@ -57,6 +59,7 @@ def settings(backend_db: str, redis_db: str, tmp_path: Path, **overrides: Any) -
         "paystack_secret_key": PAYSTACK_KEY,
         "admin_api_url": ADMIN,
         "admin_token": ADMIN_TOKEN,
+        "prometheus_url": PROMETHEUS,
         "ops_database_url": f"sqlite:///{tmp_path}/ops.db",
         "runbooks_dir": REPO / "runbooks",
         "ops_team_file": REPO / "team.yaml",
@@ -205,29 +208,6 @@ def firing(alertname: str, instance: str = "api-1") -> Alert:
     alert = from_slack_event(alertmanager_event(title))
     assert alert is not None
     return alert
-
-
-def grafana_event(title: str, labels: dict[str, str], summary: str) -> dict[str, Any]:
-    """Return a Slack message event as Grafana alerting posts it (title, labels, annotations)."""
-    listed = "\n".join(f" - {k} = {v}" for k, v in sorted(labels.items()))
-    return {
-        "type": "message",
-        "bot_id": "B07GRAFANA1",
-        "bot_profile": {"id": "B07GRAFANA1", "name": "Grafana Alerts"},
-        "text": "",
-        "attachments": [
-            {
-                "color": "D63232",
-                "title": title,
-                "text": f"**Firing**\n\nValue: A=0.071, C=1\nLabels:\n{listed}\n"
-                f"Annotations:\n - summary = {summary}\n",
-                "fallback": title,
-                "footer": "Grafana v11.1.0",
-            }
-        ],
-        "ts": "1722500130.000300",
-        "channel": "C07ALERTS01",
-    }
 
 
 @pytest.fixture

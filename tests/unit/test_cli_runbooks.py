@@ -139,7 +139,7 @@ def test_runbooks_lists_id_severity_steps_title_and_alerts(home: Path) -> None:
     cells = [re.split(r"\s{2,}", line.strip()) for line in lines]
     assert cells == [
         ["ID", "SEVERITY", "STEPS", "TITLE", "ALERTS"],
-        ["full", "sev2", "19", "Everything at once", "PaymentGatewayOutage"],
+        ["full", "sev2", "21", "Everything at once", "PaymentGatewayOutage"],
         ["minimal", "sev4", "0", "Minimal runbook", "-"],
     ]
     assert result.stderr == ""
@@ -188,6 +188,11 @@ def test_show_prints_the_runbook_as_an_outline(home: Path) -> None:
         "       max_rows: 500\n",
         "       paystack: verify_many pending_orders.payment_reference\n",
         '       admin api: call POST /api/v1/admin/webhooks/reprocess {"webhookId":',
+        "[measured_error_rate] (prometheus, risk read)\n       when: (value or 0) > 0.02\n"
+        "       promql (instant):\n"
+        '         sum(rate(http_requests_total{service="agape-backend",status=~"5.."}[5m]))\n',
+        "       promql (range over the last 1h, every 5m):\n"
+        "         sum by (instance) (process_resident_memory_bytes",
     ):
         assert expected in out
 

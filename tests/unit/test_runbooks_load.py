@@ -152,6 +152,59 @@ def queues(**backlogs: int) -> StepResult:
                      max_backlog=max(backlogs.values(), default=0))
 
 
+def missing_queues(*names: str) -> StepResult:
+    """Return queue statistics where the named queues have no key in Redis at all."""
+    result = queues(**dict.fromkeys(names, 0))
+    for row in result.rows:
+        row["exists"] = False
+        result.values["queues"][row["queue"]]["exists"] = False
+    return result
+
+
+def prom_value(value: float | None) -> StepResult:
+    """Return an instant query's answer as the prometheus adapter reports one number."""
+    return with_rows([{"value": value}], result_type="vector", series=1, value=value,
+                     metric=None, warnings=[])
+
+
+def prom_series(*records: dict[str, Any]) -> StepResult:
+    """Return an instant query's answer of several series (labels and value per row)."""
+    single = records[0]["value"] if len(records) == 1 else None
+    return with_rows(list(records), result_type="vector", series=len(records), value=single,
+                     metric=None, warnings=[])
+
+
+def figures(first: float | None, last: float | None, trend: str | None, lo: float | None = None,
+            hi: float | None = None) -> dict[str, Any]:
+    """Return the figures the prometheus adapter gives one series of a range."""
+    known = [v for v in (first, last) if v is not None]
+    return {"first_value": first, "last_value": last,
+            "min": lo if lo is not None else min(known, default=None),
+            "max": hi if hi is not None else max(known, default=None),
+            "change": last - first if first is not None and last is not None else None,
+            "trend": trend, "points": 16}
+
+
+def prom_range(first: float | None, last: float | None, trend: str | None,
+               lo: float | None = None, hi: float | None = None) -> StepResult:
+    """Return a range query's answer of a single series, summarised as the adapter does."""
+    found = figures(first, last, trend, lo, hi)
+    return with_rows([found], result_type="matrix", series=1, value=last, metric=None,
+                     warnings=[], **found)
+
+
+def prom_ranges(*records: dict[str, Any]) -> StepResult:
+    """Return a range query's answer of several series, one summarised row each."""
+    none = dict.fromkeys(["first_value", "last_value", "min", "max", "change", "trend"])
+    return with_rows(list(records), result_type="matrix", series=len(records), value=None,
+                     metric=None, warnings=[], points=None, **none)
+
+
+def memory(instance: str, metric: str, first: float, last: float, trend: str) -> dict[str, Any]:
+    return {"metric": metric, "instance": instance, "job": "agape-backend",
+            "service": "agape-backend", **figures(first, last, trend)}
+
+
 def admin_queues(email_waiting: int) -> StepResult:
     """Return the admin API's GET /api/v1/admin/queues/stats as its adapter reports it."""
     stats = {
@@ -193,10 +246,14 @@ def failed_logins(*counts: int) -> StepResult:
 
 SESSION_ROW = {"user_id": INPUTS["user_id"], "email": "jane@example.com", "addresses": 5,
                "sessions": 7}
-WEBHOOK_ROW = {"id": UUID, "event_type": "charge.success", "status": "failed",
-               "error_message": "order not found", "retry_count": 3}
+WEBHOOK_ROW = {"id": UUID, "reference": "T1", "order_number": "AG-1001",
+               "order_status": "pending_payment", "event_type": "charge.success",
+               "status": "failed", "error_message": "order not found", "retry_count": 3}
+ORPHAN_WEBHOOK_ROW = {**WEBHOOK_ROW, "reference": None, "order_number": None,
+                      "order_status": None}
 ORDER_LINE = {"id": UUID, "order_number": "AG-1001", "status": "paid", "product_id": UUID,
               "quantity": 1}
+UP = {"metric": "up", "job": "agape-backend"}
 FAILED_JOB = {"queue": "email", "job_id": "812", "name": "send", "attempts": 3,
               "failed_reason": "Resend 429", "finished_at": NOW}
 
@@ -228,7 +285,8 @@ CONDITION_EXAMPLES: dict[str, Examples] = {
                  newest_ids=None),)),
     "failed-webhook-processing/pending_orders_paid": Examples(
         (verify_many([True, False, False]),), (verify_many([False, False]), verify_many([]))),
-    "failed-webhook-processing/failed_webhooks": Examples((rows(WEBHOOK_ROW),), (rows(),)),
+    "failed-webhook-processing/failed_webhooks": Examples(
+        (rows(WEBHOOK_ROW), rows(ORPHAN_WEBHOOK_ROW, WEBHOOK_ROW)), (rows(),)),
     "failed-webhook-processing/verify_payment": Examples(
         (verify("success"),), (verify("abandoned"), verify("failed"))),
     "database-failover/db_reachable": Examples((reachable(True),), (reachable(False),)),
@@ -249,9 +307,26 @@ CONDITION_EXAMPLES: dict[str, Examples] = {
     "security-incident/access_patterns": Examples(
         (rows({"ip": "203.0.113.9", "users": 12, "sessions": 40, "last_seen": NOW}),),
         (rows({"ip": "198.51.100.7", "users": 1, "sessions": 3, "last_seen": NOW}), rows())),
+    "payment-gateway-outage/payment_failure_trend": Examples(
+        (prom_range(0.01, 0.3, "rising"), prom_range(0.4, 0.06, "falling")),
+        (prom_range(0.02, 0.01, "falling"), prom_range(None, None, None),
+         prom_range(0.0, 0.0, "steady"))),
     "high-error-rate/error_rate": Examples(
-        (named(error_rate=0.071, missing=[]), named(error_rate="0.035", missing=[])),
-        (named(error_rate=0.004, missing=[]),)),
+        (prom_value(0.071), prom_value(0.0201)), (prom_value(0.004), prom_value(None))),
+    "high-error-rate/error_rate_sustained": Examples(
+        (prom_range(0.03, 0.071, "rising", 0.03, 0.072),),
+        (prom_range(0.004, 0.071, "rising", 0.004, 0.071), prom_range(None, None, None),
+         prom_range(0.01, 0.01, "steady"))),
+    "high-error-rate/memory_leak": Examples(
+        (prom_ranges(memory("api-1", "nodejs_heap_size_used_bytes", 1.2e8, 4.1e8, "rising"),
+                     memory("api-1", "process_resident_memory_bytes", 3e8, 3.1e8, "steady")),),
+        (prom_ranges(memory("api-1", "process_resident_memory_bytes", 3e8, 3.1e8, "steady")),
+         prom_ranges())),
+    "high-error-rate/instances_up": Examples(
+        (prom_series({**UP, "instance": "api-1", "value": 1.0},
+                     {**UP, "instance": "api-2", "value": 0.0}),
+         prom_series()),
+        (prom_series({**UP, "instance": "api-1", "value": 1.0}),)),
     "high-error-rate/connection_pool": Examples((connections(95),), (connections(20),)),
     "high-error-rate/redis_ping": Examples(
         (named(reachable=False, latency_ms=None),), (named(reachable=True, latency_ms=1.2),)),
@@ -261,14 +336,18 @@ CONDITION_EXAMPLES: dict[str, Examples] = {
     "high-error-rate/cloudinary_status": Examples((http(False),), (http(True),)),
     "high-error-rate/resend_status": Examples((http(False),), (http(True),)),
     "high-error-rate/restart_app": Examples((exited(1),), (exited(0),)),
+    "high-error-rate/watch_error_rate": Examples(
+        (prom_range(0.07, 0.05, "falling"),),
+        (prom_range(0.07, 0.004, "falling"), prom_range(None, None, None))),
     "high-error-rate/response_times": Examples(
-        (http(True, latency=2300), http(False)), (http(True, latency=90),)),
+        (prom_value(2.3),), (prom_value(0.42), prom_value(None))),
     "high-error-rate/backend_health_recheck": Examples((health(False),), (health(True),)),
     "queue-backlog/email_backlog": Examples(
-        (queues(email=150, invoice=3),),
+        (queues(email=150, invoice=3), missing_queues("email", "invoice")),
         (queues(email=12, invoice=3), queues(invoice=3), queues())),
     "queue-backlog/invoice_delay": Examples(
-        (queues(invoice=20), queues(invoice=120)), (queues(invoice=2), queues())),
+        (queues(invoice=20), queues(invoice=120), missing_queues("invoice"), queues()),
+        (queues(invoice=2),)),
     "queue-backlog/admin_queue_stats": Examples((admin_queues(150),), (admin_queues(3),)),
     "queue-backlog/recent_failures": Examples(
         (with_rows([FAILED_JOB], failure_count=12),), (with_rows([], failure_count=0),)),
@@ -284,8 +363,12 @@ FINDING_EXAMPLES: dict[str, tuple[StepResult, ...]] = {
         rows()),
     "failed-webhook-processing/pending_orders": (
         rows({"id": UUID, "order_number": "AG-1001", "payment_reference": "T1",
-              "total_kobo": 1250000, "created_at": NOW}),
+              "total_kobo": 1250000, "created_at": NOW, "failed_webhook_id": UUID}),
         rows()),
+    "high-error-rate/error_distribution": (
+        prom_series({"route": "/api/v1/orders", "status": "502", "value": 1.25},
+                    {"route": "/api/v1/cart", "status": "500", "value": 0.1}),
+        prom_series()),
     "failed-webhook-processing/reprocess_webhook": (
         named(status="queued", webhook_id=UUID, http_status=202),
         named(status="already_processed", webhook_id=UUID, http_status=409)),
@@ -519,7 +602,13 @@ REQUIRED_KINDS = [
     ("security-incident", "revoke_sessions", "postgres", Risk.DANGEROUS),
     ("security-incident", "force_password_reset", "postgres", Risk.DANGEROUS),
     ("security-incident", "export_audit_log", "postgres", Risk.READ),
-    ("high-error-rate", "error_rate", "alert", Risk.READ),
+    ("high-error-rate", "error_rate", "prometheus", Risk.READ),
+    ("high-error-rate", "error_rate_sustained", "prometheus", Risk.READ),
+    ("high-error-rate", "memory_leak", "prometheus", Risk.READ),
+    ("high-error-rate", "instances_up", "prometheus", Risk.READ),
+    ("high-error-rate", "watch_error_rate", "prometheus", Risk.READ),
+    ("high-error-rate", "response_times", "prometheus", Risk.READ),
+    ("payment-gateway-outage", "payment_failure_trend", "prometheus", Risk.READ),
     ("high-error-rate", "connection_pool", "postgres", Risk.READ),
     ("high-error-rate", "redis_ping", "redis", Risk.READ),
     ("high-error-rate", "paystack_status", "http", Risk.READ),
@@ -596,6 +685,17 @@ def test_stock_correction_previews_sku_and_stock() -> None:
     assert step.button == "Correct stock"
     preview = " ".join(step.postgres.preview.split()) if step.postgres.preview else ""
     assert preview.startswith("SELECT sku, stock FROM product_variants WHERE stock < 0")
+
+
+def test_stock_correction_bumps_the_version_checkout_locks_on() -> None:
+    step = runbook("inventory-oversell").step("correct_stock")
+    assert step is not None
+    assert step.postgres is not None
+    sql = " ".join(step.postgres.sql.split())
+    assert sql == (
+        "UPDATE product_variants SET stock = 0, version = version + 1, updated_at = now() "
+        "WHERE stock < 0"
+    )
 
 
 def test_credential_revocation_needs_a_user_id_and_two_people_for_passwords() -> None:
@@ -680,3 +780,88 @@ def test_queue_findings_say_when_a_queue_is_missing_rather_than_empty() -> None:
     only_invoice = queues(invoice=0)
     only_invoice.rows[0]["exists"] = False
     assert render(delay.finding, scope(only_invoice)).startswith("No invoice queue found in Redis")
+
+
+def _said(key: str, result: StepResult, **steps: dict[str, Any]) -> str:
+    step = _step(key)
+    assert step.finding is not None
+    return " ".join(render(step.finding, {**scope(result), "steps": steps}).split())
+
+
+def test_high_error_rate_states_the_measured_rates_with_their_figures() -> None:
+    assert _said("high-error-rate/error_rate", prom_value(0.071)) == (
+        "5xx error rate over the last 5 minutes: 7.10% of requests (threshold 2%)"
+    )
+    assert _said("high-error-rate/error_rate", prom_value(None)) == (
+        "5xx error rate over the last 5 minutes: none to measure, no requests counted"
+    )
+    sustained = prom_range(0.03, 0.071, "rising", 0.03, 0.072)
+    assert _said("high-error-rate/error_rate_sustained", sustained) == (
+        "5xx error rate over the last 15 minutes: 3.00% → 7.10% (rising; lowest 3.00%, "
+        "highest 7.20%); above 2% throughout"
+    )
+    assert _said("high-error-rate/watch_error_rate", prom_range(0.07, 0.004, "falling")) == (
+        "5xx error rate over the last 30 minutes: 7.00% → 0.40% (falling; highest 7.00%); "
+        "now below 2%"
+    )
+    assert _said("high-error-rate/response_times", prom_value(0.42)) == (
+        "p95 response time over the last 5 minutes: 420 ms (threshold 1000 ms)"
+    )
+
+
+def test_high_error_rate_names_climbing_memory_and_instances_down() -> None:
+    heap = memory("api-1", "nodejs_heap_size_used_bytes", 1.2e8, 4.1e8, "rising")
+    rss = memory("api-1", "process_resident_memory_bytes", 3e8, 3.1e8, "steady")
+    assert _said("high-error-rate/memory_leak", prom_ranges(heap, rss)) == (
+        "Memory climbing on 1 of 2 series (a leak?): api-1 heap 120.0 MB → 410.0 MB (rising); "
+        "api-1 resident 300.0 MB → 310.0 MB (steady)"
+    )
+    up = {"metric": "up", "job": "agape-backend"}
+    instances = prom_series(
+        {**up, "instance": "api-1", "value": 1.0}, {**up, "instance": "api-2", "value": 0.0}
+    )
+    assert _said("high-error-rate/instances_up", instances) == (
+        "1 of 2 backend instances up; down: api-2"
+    )
+
+
+def test_failed_webhooks_name_their_paystack_reference_and_order() -> None:
+    listed = _said(
+        "failed-webhook-processing/failed_webhooks", rows(WEBHOOK_ROW, ORPHAN_WEBHOOK_ROW)
+    )
+    assert listed == (
+        f"2 failed webhooks, newest first: {UUID} (T1, order AG-1001 pending_payment); "
+        f"{UUID} (no reference, no order found)"
+    )
+
+
+def test_paid_pending_orders_name_the_failed_webhook_to_reprocess() -> None:
+    pending = {
+        "rows": [
+            {"payment_reference": "T0", "order_number": "AG-1", "failed_webhook_id": UUID},
+            {"payment_reference": "T1", "order_number": "AG-2", "failed_webhook_id": None},
+        ]
+    }
+    said = _said(
+        "failed-webhook-processing/pending_orders_paid",
+        verify_many([True, True]),
+        pending_orders=pending,
+    )
+    assert said == (
+        f"2 of 2 orders still in pending_payment are paid at Paystack: T0 (order AG-1, failed "
+        f"webhook {UUID}: reprocess it), T1 (order AG-2: no failed webhook to reprocess, update "
+        "the order)"
+    )
+
+
+def test_a_queue_that_does_not_exist_is_a_problem_not_an_empty_queue() -> None:
+    backlog, delay = _step("queue-backlog/email_backlog"), _step("queue-backlog/invoice_delay")
+    assert backlog.when is not None
+    assert delay.when is not None
+    gone = missing_queues("email", "invoice")
+    assert evaluate(backlog.when, scope(gone)) is True
+    assert evaluate(delay.when, scope(missing_queues("invoice"))) is True
+    assert _said("queue-backlog/email_backlog", gone).startswith(
+        "Email queue backlog: none to count, the queue does not exist; invoice queue backlog: "
+        "none to count, the queue does not exist; email: no such queue in Redis"
+    )

@@ -68,3 +68,10 @@ def test_secrets_include_tokens_keys_and_dsn_passwords() -> None:
     )
     found = set(settings.secrets())
     assert {"xoxb-123", "sk_test_abc", "admintok", "redispw", "s3cr@t", "s3cr%40t"} <= found
+
+
+def test_prometheus_url_is_an_origin_and_its_password_is_a_secret() -> None:
+    settings = Settings(_env_file=None, prometheus_url="https://ops:pr0m-pw@prometheus:9090/")
+    assert settings.prometheus_url == "https://ops:pr0m-pw@prometheus:9090"
+    assert "pr0m-pw" in settings.secrets()
+    assert Settings(_env_file=None).prometheus_url is None
