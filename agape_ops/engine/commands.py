@@ -48,11 +48,14 @@ class RunStep:
 
 @dataclass(frozen=True)
 class MarkItemDone:
+    """Tick one item (0-based) of a checklist; a guarded checklist's first tick is confirmed."""
+
     run_id: str
     step_id: str
     item: int
     actor: str
     key: str
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)

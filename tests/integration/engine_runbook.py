@@ -153,6 +153,15 @@ RUNBOOK: dict[str, Any] = {
             "risk": "write",
             "manual": {"items": ["Disable the checkout endpoint"]},
         },
+        {
+            "id": "promote",
+            "title": "Promote the replica",
+            "risk": "dangerous",
+            "two_person": True,
+            "lock": "failover",
+            "confirm": "The old primary must stay out of service. Promote?",
+            "manual": {"items": ["pg_ctl promote on the replica", "Point DATABASE_URL at it"]},
+        },
     ],
     "post_incident": [
         {

@@ -11,7 +11,7 @@ import pytest
 from engine_fixtures import APPROVER, RESPONDER, SECOND_APPROVER, STRANGER, Harness
 from engine_runbook import RUNBOOK, RUNBOOK_ID
 
-from agape_ops.engine.commands import SkipStep
+from agape_ops.engine.commands import MarkItemDone, SkipStep, Status
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.records import RunState, StepState
 from agape_ops.runbooks.model import Runbook
@@ -255,3 +255,40 @@ async def test_a_stranger_may_not_set_an_input_a_write_would_use(harness: Harnes
     assert not outcome.ok
     assert outcome.message == "setting sku requires a responder"
     assert (await harness.run(run.id)).inputs == before.inputs
+
+
+# Guards on checklists: a manual dangerous step is guarded like any other
+
+
+async def test_a_dangerous_checklist_is_confirmed_approved_twice_and_locked(
+    harness: Harness,
+) -> None:
+    first = await harness.start_run(auto=False)
+    second = await harness.start_run(auto=False)
+
+    unconfirmed = await harness.mark(first.id, "promote", 0, actor=APPROVER)
+    by_a_responder = await harness.mark(first.id, "promote", 0, actor=RESPONDER)
+    one = await harness.engine.execute(
+        MarkItemDone(first.id, "promote", 0, APPROVER, harness.key(), confirmed=True)
+    )
+    two = await harness.engine.execute(
+        MarkItemDone(first.id, "promote", 0, SECOND_APPROVER, harness.key(), confirmed=True)
+    )
+    elsewhere = await harness.engine.execute(
+        MarkItemDone(second.id, "promote", 0, APPROVER, harness.key(), confirmed=True)
+    )
+    elsewhere_too = await harness.engine.execute(
+        MarkItemDone(second.id, "promote", 0, SECOND_APPROVER, harness.key(), confirmed=True)
+    )
+
+    assert unconfirmed.status is Status.NEEDS_CONFIRMATION
+    assert unconfirmed.message == "The old primary must stay out of service. Promote?"
+    assert by_a_responder.status is Status.REFUSED
+    assert "requires an approver" in by_a_responder.message
+    assert one.status is Status.AWAITING_APPROVAL
+    assert two.ok, two.message
+    assert (await harness.steps(first.id))["promote"].items_done == [0]
+    assert not elsewhere_too.ok
+    assert elsewhere.status is Status.AWAITING_APPROVAL
+    assert f"the failover lock is held by {first.id}" in elsewhere_too.message
+    assert "promote" not in await harness.steps(second.id)

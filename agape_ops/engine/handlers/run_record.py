@@ -22,10 +22,11 @@ from agape_ops.engine.commands import (
     Status,
 )
 from agape_ops.engine.context import redacted_inputs, validate_input
+from agape_ops.engine.handlers.guards import guards, refuse
 from agape_ops.engine.records import Run, RunState, StepRecord, StepState
 from agape_ops.engine.steps import BOT
 from agape_ops.engine.unit import Unit
-from agape_ops.errors import EngineError, InputError, InvalidTransition, PermissionDenied, StepBusy
+from agape_ops.errors import InputError, InvalidTransition, PermissionDenied, StepBusy
 from agape_ops.runbooks.model import Step
 
 if TYPE_CHECKING:  # the engine imports the handlers' registry
@@ -33,24 +34,6 @@ if TYPE_CHECKING:  # the engine imports the handlers' registry
 
 #: The longest note kept on the timeline.
 MAX_NOTE = 2000
-
-
-def refuse(
-    engine: Engine,
-    unit: Unit,
-    run: Run,
-    step: Step,
-    actor: str,
-    *,
-    why: str | None = None,
-    error: type[EngineError] = PermissionDenied,
-) -> Outcome:
-    """Refuse a step: say why (by default, who may run it), change nothing, record it."""
-    why = why or engine.permissions.refusal(step)
-    unit.record(
-        run, actor, "step.refused", f"refused {actor}: {why}", step_id=step.id, outcome="refused"
-    )
-    return Outcome(Status.REFUSED, why, run=run, error=error.__name__)
 
 
 async def mark_item(engine: Engine, unit: Unit, command: MarkItemDone) -> Outcome:
@@ -64,8 +47,16 @@ async def mark_item(engine: Engine, unit: Unit, command: MarkItemDone) -> Outcom
         raise InvalidTransition(f"“{step.title}” has items 1-{len(step.manual.items)}")
     if not engine.permissions.may_run(command.actor, step):
         return refuse(engine, unit, run, step, command.actor)
-    await acknowledge_implicitly(unit, run, command.actor, step)
     record = (await unit.tx.steps(run.id)).get(step.id) or StepRecord(run.id, step.id)
+    if not record.items_done and record.state is not StepState.DONE:
+        # The first tick starts the step: its guards hold for a checklist as for a call.
+        runbook = engine.runbook_of(run)
+        waiting = await guards(
+            engine, unit, run, runbook, step, command.actor, {}, command.confirmed
+        )
+        if waiting is not None:
+            return waiting
+    await acknowledge_implicitly(unit, run, command.actor, step)
     if command.item not in record.items_done:
         record.items_done = sorted({*record.items_done, command.item})
     complete = len(record.items_done) == len(step.manual.items)

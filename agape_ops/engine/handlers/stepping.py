@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING
 from agape_ops.engine import transitions
 from agape_ops.engine.commands import Outcome, RunStep, Status
 from agape_ops.engine.context import redacted_inputs, resolve_inputs, split_secret
-from agape_ops.engine.handlers.run_record import acknowledge_implicitly, refuse
-from agape_ops.engine.permissions import approval_subject
-from agape_ops.engine.records import Approval, Run, StepRecord, StepState
+from agape_ops.engine.handlers.guards import guards, refuse
+from agape_ops.engine.handlers.run_record import acknowledge_implicitly
+from agape_ops.engine.records import Run, StepRecord, StepState
 from agape_ops.engine.results import StepResult
-from agape_ops.engine.steps import BOT, Progress, Verdict, confirm_text, depends_on_others, stopped
+from agape_ops.engine.steps import BOT, Progress, Verdict, depends_on_others, stopped
 from agape_ops.engine.unit import Unit
-from agape_ops.errors import LockHeld, StepBusy
-from agape_ops.runbooks.model import Risk, Runbook, Step
+from agape_ops.errors import StepBusy
+from agape_ops.runbooks.model import Runbook, Step
 
 if TYPE_CHECKING:  # the engine imports the handlers' registry
     from agape_ops.engine.engine import Engine
@@ -85,34 +85,9 @@ async def _claim(engine: Engine, unit: Unit, command: RunStep) -> Outcome | Clai
     if missing:
         message = f"“{step.title}” needs {', '.join(missing)}"
         return Outcome(Status.NEEDS_INPUTS, message, run=run, needs_inputs=missing)
-    if step.changes_things and not command.confirmed:
-        return Outcome(Status.NEEDS_CONFIRMATION, confirm_text(step), run=run)
-    if step.two_person and step.risk is Risk.DANGEROUS and not run.rehearsal:
-        # An approval is of the step with these values: a second approver giving others
-        # starts a new approval instead of running what nobody else approved.
-        shown = redacted_inputs(runbook, values)
-        subject = approval_subject(step, shown)
-        approval = Approval(run.id, subject, actor, unit.clock(), shown)
-        approvers = {a.approver for a in await unit.tx.add_approval(approval)}
-        if len(approvers) < 2:
-            unit.record(
-                run,
-                actor,
-                "step.approved",
-                f"{actor} approved “{step.title}”; waiting for a second, different approver",
-                step_id=step.id,
-                detail={"inputs": shown},
-            )
-            message = (
-                f"Approved by {actor}. “{step.title}” needs a second, different approver "
-                "before it runs."
-            )
-            return Outcome(Status.AWAITING_APPROVAL, message, run=run)
-    if step.lock and not run.rehearsal:
-        holder = await unit.tx.acquire_lock(step.lock, run.id, unit.clock())
-        if holder is not None:
-            why = f"the {step.lock} lock is held by {holder}; finish or resolve {holder} first"
-            return refuse(engine, unit, run, step, actor, why=why, error=LockHeld)
+    refused = await guards(engine, unit, run, runbook, step, actor, values, command.confirmed)
+    if refused is not None:
+        return refused
     steps = await unit.tx.steps(run.id)
     record = steps.get(step.id) or StepRecord(run_id=run.id, step_id=step.id)
     if record.state is StepState.RUNNING:

@@ -218,10 +218,28 @@ def plan_view(plan: Plan) -> RenderableType:
     return Group(*parts)
 
 
+def guarded(step: StepView) -> Text:
+    """Say what a step that changes things guards: who may, its lock, its question."""
+    lines = Text()
+    risk = "dangerous: approvers only" if step.risk is Risk.DANGEROUS else "a change: responders"
+    lines.append(f"“{clean(step.title)}” is {risk}", style="bold yellow")
+    if step.two_person:
+        lines.append("; it needs two different approvers", style="bold yellow")
+    if step.lock:
+        lines.append(f"; it takes the {step.lock} lock (one run at a time)", style="bold yellow")
+    if step.confirm:
+        lines.append(f"\n{clean(step.confirm)}", style="bold yellow")
+    return lines
+
+
 def checklist(step: StepView) -> RenderableType:
-    """Show a manual step's items as numbered choices, with any command to copy."""
+    """Show a manual step's items as numbered choices, with any command to copy, and what it
+    guards when it changes things (its confirmation and lock are shown before, not after)."""
     lines = Text()
     lines.append(f"{clean(step.title)}\n", style="bold")
+    if step.changes:
+        lines.append_text(guarded(step))
+        lines.append("\n")
     for item in step.items:
         mark = "x" if item.done else " "
         lines.append(f"  {item.number}. [{mark}] {clean(item.text)}\n")

@@ -8,12 +8,13 @@ step is, what its button does and what it asks is read from the engine's view of
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from agape_ops.engine.commands import Command, Outcome, Status
+from agape_ops.engine.commands import Command, MarkItemDone, Outcome, Status
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.results import StepResult
 from agape_ops.engine.views import ROW_LETTERS, RunView, StepView, rehearsal_refusal
@@ -176,4 +177,15 @@ class StepActions:
         """Mark checklist items done (numbers as typed, 1-based); none given means all."""
         done = OpsCommand("done", run_id=view.run.id, target=step.id, items=items)
         for command in commands_for(done, view, self.actor, new_key):
-            self.execute(command)
+            outcome = self.execute(command)
+            if outcome.status is Status.NEEDS_CONFIRMATION and isinstance(command, MarkItemDone):
+                # A guarded checklist (a dangerous manual step): confirmed like any change.
+                self.terminal.show(render.guarded(step))
+                answer = self.terminal.ask("Type yes to go ahead (anything else cancels): ")
+                if answer.strip().lower() != "yes":
+                    raise Cancelled
+                again = dataclasses.replace(command, key=new_key(), confirmed=True)
+                if not self.execute(again).ok:
+                    return
+            elif not outcome.ok:
+                return
