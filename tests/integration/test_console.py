@@ -19,8 +19,9 @@ import pexpect
 import psycopg
 import pytest
 import redis
-from fake_services import FakeService, admin_api_route, paystack_route, serve
 from pexpect.popen_spawn import PopenSpawn
+
+from agape_ops.demo.standins import FakeService, admin_api_route, paystack_route, serve
 
 pytestmark = pytest.mark.integration
 
