@@ -485,4 +485,4 @@ def test_timeline_of_an_unknown_run_is_one_line_and_status_1(
 ) -> None:
     result = agape(env, tmp_path, "timeline", "INC-99")
     assert result.returncode == 1
-    assert result.stderr.strip() == "agape-ops: no run INC-99; `/ops status` lists the open ones"
+    assert result.stderr.strip() == "agape-ops: no run INC-99; `agape-ops runs` lists them"
