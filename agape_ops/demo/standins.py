@@ -1,8 +1,8 @@
-"""Loopback stand-ins for Paystack, its status page and the backend's admin API.
+"""Loopback stand-ins for Paystack, its status page, Prometheus and the backend's admin API.
 
-respx only reaches httpx inside the test process; the console runs as a subprocess, so these
-are small real HTTP servers (stdlib ``http.server`` on 127.0.0.1, one background thread each)
-answering exactly as the backend README documents, and recording every request they get.
+The demo's console (and the console tests) run as another process, which respx cannot reach, so
+these are small real HTTP servers (stdlib ``http.server`` on 127.0.0.1, one background thread
+each) answering exactly as the backend README documents, and recording every request they get.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class Seen:
 
 @dataclass(frozen=True)
 class Answer:
+    """What a stand-in answers: a status code and a JSON body."""
+
     status: int
     body: Any
 
@@ -119,11 +121,35 @@ def _unauthorised(seen: Seen, token: str) -> bool:
     return seen.headers.get("authorization") != f"Bearer {token}"
 
 
-def paystack_route(secret_key: str, transactions: dict[str, str]) -> Route:
+@dataclass(frozen=True)
+class StatusPage:
+    """What Paystack's status page says: its indicator and its open incidents' names."""
+
+    indicator: str = "none"
+    description: str = "All Systems Operational"
+    incidents: tuple[str, ...] = ()
+
+    def incident_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "status": "investigating",
+                "impact": self.indicator,
+                "started_at": "2024-08-01T09:40:00.000Z",
+                "shortlink": "https://stspg.io/paystack",
+            }
+            for name in self.incidents
+        ]
+
+
+def paystack_route(
+    secret_key: str, transactions: dict[str, str], status_page: StatusPage | None = None
+) -> Route:
     """Answer Paystack's verify and list calls and its status page, as the README documents.
 
     ``transactions`` maps a reference to its ``data.status`` (success, failed, abandoned ...).
     """
+    page = status_page or StatusPage()
 
     def transaction(reference: str, status: str) -> dict[str, Any]:
         return {
@@ -144,11 +170,11 @@ def paystack_route(secret_key: str, transactions: dict[str, str]) -> Route:
                 200,
                 {
                     "page": {"id": "paystack", "name": "Paystack"},
-                    "status": {"indicator": "none", "description": "All Systems Operational"},
+                    "status": {"indicator": page.indicator, "description": page.description},
                 },
             )
         if seen.path == "/api/v2/incidents/unresolved.json":
-            return Answer(200, {"page": {"id": "paystack"}, "incidents": []})
+            return Answer(200, {"page": {"id": "paystack"}, "incidents": page.incident_rows()})
         if _unauthorised(seen, secret_key):
             return Answer(401, {"status": False, "message": "Invalid key"})
         if seen.path.startswith("/transaction/verify/"):
@@ -186,11 +212,15 @@ def admin_api_route(
     webhooks: set[str] | None = None,
     processed: set[str] | None = None,
     queues: dict[str, dict[str, Any]] | None = None,
+    health: dict[str, str] | None = None,
 ) -> Route:
     """Answer the admin API's reprocess, queue stats and health calls, as the README documents.
 
-    ``webhooks`` are the ids reprocess knows (others get 404); ``processed`` ids get 409.
+    ``webhooks`` are the ids reprocess knows (others get 404); ``processed`` ids get 409;
+    ``health`` is /healthz's checks (any value but "ok" makes it answer 503).
     """
+    checks = health or {"db": "ok", "redis": "ok"}
+    healthy = all(value == "ok" for value in checks.values())
     known = webhooks if webhooks is not None else set()
     done = processed or set()
     stats = queues or {
@@ -214,7 +244,9 @@ def admin_api_route(
 
     def route(seen: Seen) -> Answer:
         if seen.path == "/healthz":
-            return Answer(200, {"status": "ok", "checks": {"db": "ok", "redis": "ok"}})
+            if healthy:
+                return Answer(200, {"status": "ok", "checks": checks})
+            return Answer(503, {"status": "error", "checks": checks})
         if _unauthorised(seen, token):
             return Answer(401, {"error": "unauthorized"})
         if seen.method == "POST" and seen.path == "/api/v1/admin/webhooks/reprocess":
@@ -227,5 +259,43 @@ def admin_api_route(
         if seen.method == "GET" and seen.path == "/api/v1/admin/queues/stats":
             return Answer(200, {"queues": stats})
         return Answer(404, {"error": "not found"})
+
+    return route
+
+
+def prometheus_route(values: dict[str, float], *, now: Callable[[], float]) -> Route:
+    """Answer Prometheus's instant and range queries as its HTTP API does.
+
+    ``values`` maps a fragment of PromQL (``status=~"5.."``, ``up``) to the value a query
+    containing it answers; a query matching none answers an empty vector.
+    """
+
+    def value_of(query: str) -> float | None:
+        for fragment, value in values.items():
+            if fragment in query:
+                return value
+        return None
+
+    def route(seen: Seen) -> Answer:
+        query = seen.query.get("query", [""])[0]
+        if seen.path not in ("/api/v1/query", "/api/v1/query_range"):
+            return Answer(404, {"status": "error", "errorType": "not_found", "error": "404"})
+        if not query.strip():
+            return Answer(
+                400,
+                {"status": "error", "errorType": "bad_data", "error": "empty query"},
+            )
+        value = value_of(query)
+        labels = {"service": "agape-backend"}
+        if value is None:
+            result: list[dict[str, Any]] = []
+        elif seen.path == "/api/v1/query":
+            result = [{"metric": labels, "value": [round(now(), 3), repr(value)]}]
+        else:
+            end = now()
+            points = [[round(end - 30 * n, 3), repr(value)] for n in range(10, -1, -1)]
+            result = [{"metric": labels, "values": points}]
+        kind = "vector" if seen.path == "/api/v1/query" else "matrix"
+        return Answer(200, {"status": "success", "data": {"resultType": kind, "result": result}})
 
     return route

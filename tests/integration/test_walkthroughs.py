@@ -20,22 +20,18 @@ import walkthrough_seed
 from walkthrough_http import ADMIN_TOKEN, FakeBackend
 from walkthrough_seed import (
     APPROVER,
-    CUSTOMERS,
-    PRODUCT,
     RESPONDER,
     STRANGER,
-    attempts,
     firing,
     open_run,
-    order,
     running_bot,
     seed,
     settings,
-    webhooks,
 )
 
 from agape_ops.alerts.normalise import from_text
 from agape_ops.bootstrap import Container
+from agape_ops.demo.rows import CUSTOMERS, PRODUCT, attempts, order, webhooks
 from agape_ops.engine.commands import SetState
 from agape_ops.engine.records import StepState
 

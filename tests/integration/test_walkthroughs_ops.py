@@ -25,7 +25,6 @@ from walkthrough_seed import (
     RESPONDER,
     SECOND_APPROVER,
     STRANGER,
-    bullmq_queue,
     firing,
     grafana_event,
     open_run,
@@ -37,6 +36,7 @@ from walkthrough_seed import (
 
 from agape_ops.alerts.normalise import from_slack_event
 from agape_ops.bootstrap import Container
+from agape_ops.demo.queues import bullmq_queue
 from agape_ops.engine.commands import StartRun
 from agape_ops.engine.records import StepState
 from agape_ops.runbooks.loader import load_catalog
