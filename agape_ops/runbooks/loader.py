@@ -45,6 +45,8 @@ class Located:
     positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     #: Each scalar's own start (line, column) and style ("" plain, "|" literal, ...).
     scalars: dict[Loc, tuple[int, int, str]] = field(default_factory=dict)
+    #: Where each mapping key itself is written, for problems about the key (a misspelling).
+    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     text: str = ""
 
     def where(self, loc: Iterable[str | int]) -> tuple[int, int]:
@@ -177,6 +179,7 @@ class _Builder:
                 self.add(key_node, f"duplicate key {key!r} in the same mapping")
                 continue
             child = (*loc, key)
+            self.located.keys[child] = _mark(key_node)
             result[key] = self.build(value_node, child)
             if value_node.start_mark.line > key_node.start_mark.line:
                 self.located.positions[child] = _mark(key_node)
@@ -242,7 +245,11 @@ def validate(located: Located, model: type[M]) -> M:
         for error in exc.errors():
             # Drop union/tag segments pydantic inserts, keeping real keys and indexes.
             loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
-            problems.append(located.problem(loc, _message(error, known_keys(model))))
+            message = _message(error, known_keys(model))
+            if error.get("type") == "extra_forbidden" and loc in located.keys:
+                problems.append(Problem(located.path, *located.keys[loc], message))
+            else:
+                problems.append(located.problem(loc, message))
         raise RunbookValidationError(_dedupe(problems), path=located.path) from exc
 
 

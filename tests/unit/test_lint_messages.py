@@ -72,5 +72,7 @@ def test_a_misspelt_key_suggests_the_nearest_known_one(tmp_path: Path) -> None:
         tmp_path, "    title: SKUs with stock below zero", "    titel: SKUs with stock below zero"
     )
 
-    assert "unknown key 'titel': did you mean 'title'?" in [p.message for p in problems]
-    assert lines[problems[-1].line - 1].strip().startswith("titel:")
+    [misspelt] = [p for p in problems if p.message.startswith("unknown key")]
+    assert misspelt.message == "unknown key 'titel': did you mean 'title'?"
+    line = line_of(lines, "titel:")
+    assert (misspelt.line, misspelt.column) == (line, lines[line - 1].index("titel") + 1)

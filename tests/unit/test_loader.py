@@ -148,7 +148,7 @@ def test_validate_locates_unknown_missing_and_wrong_values() -> None:
         "sample.yaml:3:11: severity: Input should be 'sev1', 'sev2', 'sev3' or 'sev4'",
         "sample.yaml:1:1: missing required key 'owner'",
         "sample.yaml:6:5: missing required key 'title' in detection.0",
-        "sample.yaml:7:12: unknown key 'titel': did you mean 'title'?",
+        "sample.yaml:7:5: unknown key 'titel': did you mean 'title'?",
     ]
 
 
