@@ -73,6 +73,11 @@ def load_team(settings: Settings) -> Team:
     path = settings.ops_team_file or (DEFAULT_TEAM_FILE if DEFAULT_TEAM_FILE.exists() else None)
     if path is None:
         return Team()
+    if not path.exists():
+        raise ConfigError(
+            f"the team file {path.absolute()} does not exist (OPS_TEAM_FILE names it, relative "
+            f"to the directory agape-ops starts in, {Path.cwd()}); leave it empty for none"
+        )
     try:
         return load_team_file(path)
     except RunbookError as exc:

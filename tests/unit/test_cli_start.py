@@ -110,3 +110,17 @@ def test_verbose_on_the_command_line_logs_at_debug(home: Path) -> None:
     assert result.exit_code == 0
     assert logging.getLogger().level == logging.DEBUG
     configure_logging(Settings(_env_file=None), Redactor([]))
+
+
+def test_a_missing_team_file_says_where_it_looked_and_how_to_have_none(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPS_TEAM_FILE", "team.yaml")
+
+    result = invoke("runs")
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"agape-ops: the team file {home}/team.yaml does not exist (OPS_TEAM_FILE names it, "
+        f"relative to the directory agape-ops starts in, {home}); leave it empty for none"
+    )
