@@ -216,3 +216,17 @@ def test_the_console_started_elsewhere_says_where_it_looked_for_runbooks(
     assert "OPS_RUNBOOKS_DIR" in first
     assert not (elsewhere / "agape-ops.db").exists()
     assert (tmp_path / "data" / "agape-ops" / "agape-ops.db").exists()
+
+
+def test_make_run_with_a_backend_opens_the_console_and_says_serve_is_not_there_yet(
+    demo: Demo, backend_db: str
+) -> None:
+    slack = {"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "signing-secret"}
+
+    result = demo.run("run", stdin="", env={"DATABASE_URL": backend_db, **slack})
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Slack is configured, but this version has no `agape-ops serve`")
+    assert not any(line.startswith("DEMO") for line in lines)
+    assert "agape-ops console: 7 runbooks loaded" in result.stdout
