@@ -1,18 +1,23 @@
-# The commands CI and people use. `make test` and `make run` each do their own set-up.
+# The commands CI and people use. `make test` and `make run` each do their own set-up:
+# `make run` installs only what running needs; the dev tools come with `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install lint test unit integration run console bench clean
+.PHONY: install lint test unit integration e2e run demo console bench clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $(RUN_STAMP)
 
-install: $(STAMP)
+$(DEV_STAMP): $(RUN_STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(DEV_STAMP)
+
+install: $(DEV_STAMP)
 
 lint: install
 	$(BIN)/ruff check agape_ops tests bench
@@ -30,7 +35,18 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-run: install
+e2e: install
+	$(BIN)/pytest tests/e2e
+
+# The demo world when no backend is configured, else the console (see `agape-ops run --help`).
+run: $(RUN_STAMP)
+	$(BIN)/agape-ops run
+
+# The demo world laid out afresh: a sandbox database, queues and stand-ins on this machine.
+demo: $(RUN_STAMP)
+	$(BIN)/agape-ops demo --reset
+
+console: $(RUN_STAMP)
 	$(BIN)/agape-ops console
 
 bench: install

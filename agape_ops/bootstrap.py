@@ -18,6 +18,7 @@ from agape_ops.adapters.admin_api import AdminApiAdapter
 from agape_ops.adapters.http import HttpAdapter
 from agape_ops.adapters.httpclient import open_http_client
 from agape_ops.adapters.paystack import PaystackAdapter
+from agape_ops.adapters.pgrequirements import Requirements
 from agape_ops.adapters.postgres import PostgresAdapter, open_pool
 from agape_ops.adapters.prometheus import PrometheusAdapter
 from agape_ops.adapters.redacting import RedactingAdapter
@@ -32,7 +33,7 @@ from agape_ops.redaction import RedactingFilter, Redactor
 from agape_ops.runbooks.catalog import Catalog, load_catalog
 from agape_ops.runbooks.loader import load_team_file
 from agape_ops.runbooks.model import Team
-from agape_ops.settings import Settings
+from agape_ops.settings import Settings, default_store_file
 from agape_ops.store import SqlStore, open_store
 
 DEFAULT_TEAM_FILE = Path("team.yaml")
@@ -60,6 +61,11 @@ def load_team(settings: Settings) -> Team:
     path = settings.ops_team_file or (DEFAULT_TEAM_FILE if DEFAULT_TEAM_FILE.exists() else None)
     if path is None:
         return Team()
+    if not path.exists():
+        raise ConfigError(
+            f"the team file {path.absolute()} does not exist (OPS_TEAM_FILE names it, relative "
+            f"to the directory agape-ops starts in, {Path.cwd()}); leave it empty for none"
+        )
     try:
         return load_team_file(path)
     except RunbookError as exc:
@@ -83,16 +89,57 @@ def settings_context(settings: Settings) -> dict[str, str | None]:
     }
 
 
+class OneLineFormatter(logging.Formatter):
+    """Write each record as one line (level, logger, message); tracebacks only when debugging.
+
+    A fault is one line a person reads above a table or a prompt; ``--verbose`` (DEBUG) brings
+    back the timestamps and the tracebacks a developer wants.
+    """
+
+    def __init__(self, *, verbose: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose else None)
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.verbose:
+            return super().format(record)
+        text = " ".join(record.getMessage().split())
+        if record.exc_info and record.exc_info[0] is not None:
+            text += f" ({record.exc_info[0].__name__})"
+        return f"{record.levelname.lower()}: {record.name}: {text}"
+
+
+#: Libraries whose own log lines repeat what the adapters already report, in their words.
+_CHATTY = {"psycopg.pool": logging.CRITICAL, "psycopg": logging.ERROR, "httpx": logging.WARNING}
+
+
 def configure_logging(settings: Settings, redactor: Redactor) -> None:
-    """Send logs to stderr through the redactor, at the configured level."""
+    """Send logs to stderr through the redactor, one line per fault, at the chosen level."""
+    verbose = settings.ops_log_level == "DEBUG"
     handler = logging.StreamHandler()
     handler.addFilter(RedactingFilter(redactor))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(OneLineFormatter(verbose=verbose))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(settings.log_level.upper())
+    root.setLevel(settings.ops_log_level)
+    for name, level in _CHATTY.items():
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else level)
+
+
+def load_catalog_from(settings: Settings) -> Catalog:
+    """Load the runbooks folder; say where it looked when there is none to load."""
+    folder = settings.runbooks_dir
+    if not folder.is_dir():
+        logging.getLogger("agape_ops.runbooks").warning(
+            "no runbooks loaded: %s does not exist (RUNBOOKS_DIR or OPS_RUNBOOKS_DIR names the "
+            "folder, relative to the directory agape-ops starts in, %s)",
+            folder.absolute(),
+            Path.cwd(),
+        )
+        return Catalog()
+    return load_catalog([folder])
 
 
 def _secret(value: object) -> str | None:
@@ -101,10 +148,14 @@ def _secret(value: object) -> str | None:
 
 
 async def build_adapters(
-    settings: Settings, exit_stack: AsyncExitStack, http: httpx.AsyncClient
+    settings: Settings,
+    exit_stack: AsyncExitStack,
+    http: httpx.AsyncClient,
+    catalog: Catalog | None = None,
 ) -> dict[str, Adapter]:
     """Build one adapter per external system; unconfigured ones explain what to set."""
     pool = None
+    catalog = catalog or Catalog()
     if settings.database_url is not None:
         pool = await open_pool(
             settings.database_url.get_secret_value(),
@@ -118,7 +169,11 @@ async def build_adapters(
         )
         exit_stack.push_async_callback(redis_client.aclose)
     adapters: list[Adapter] = [
-        PostgresAdapter(pool, statement_timeout_ms=settings.ops_statement_timeout_ms),
+        PostgresAdapter(
+            pool,
+            statement_timeout_ms=settings.ops_statement_timeout_ms,
+            requirements=Requirements.of(catalog.runbooks.values()),
+        ),
         RedisAdapter(redis_client),
         PaystackAdapter(
             http,
@@ -144,7 +199,7 @@ async def build(settings: Settings | None = None, *, configure_logs: bool = True
     redactor = Redactor(settings.secrets())
     if configure_logs:
         configure_logging(settings, redactor)
-    catalog = load_catalog([settings.runbooks_dir])
+    catalog = load_catalog_from(settings)
     for problem in catalog.problems:
         logging.getLogger("agape_ops.runbooks").error("runbook not loaded: %s", problem)
     team = load_team(settings)
@@ -152,10 +207,12 @@ async def build(settings: Settings | None = None, *, configure_logs: bool = True
     try:
         http = open_http_client(settings.ops_http_timeout_s)
         exit_stack.push_async_callback(http.aclose)
-        raw = await build_adapters(settings, exit_stack, http)
+        raw = await build_adapters(settings, exit_stack, http, catalog)
         adapters: dict[str, Adapter] = {
             name: RedactingAdapter(adapter, redactor) for name, adapter in raw.items()
         }
+        if settings.ops_database_url is None:
+            default_store_file().parent.mkdir(parents=True, exist_ok=True)
         store = await open_store(
             settings.ops_store_url(),
             run_prefix=settings.ops_run_prefix,

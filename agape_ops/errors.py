@@ -5,6 +5,7 @@ are converted at the boundary (``raise AdapterError(...) from exc``)::
 
     AgapeError
     ├── ConfigError                 a setting is missing or malformed
+    │   └── DemoUnavailable         the demo world cannot be laid out (a server is not running)
     ├── RunbookError                a runbook file cannot be loaded
     │   └── RunbookValidationError  ... with one Problem per finding (file:line:col)
     ├── TemplateError               a template or condition failed to render or evaluate
@@ -44,6 +45,10 @@ class AgapeError(Exception):
 
 class ConfigError(AgapeError):
     """A setting is missing or malformed."""
+
+
+class DemoUnavailable(ConfigError):
+    """The demo world cannot be laid out: a local server is not running, or the place is taken."""
 
 
 class RunbookError(AgapeError):

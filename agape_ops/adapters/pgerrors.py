@@ -64,10 +64,17 @@ def connection_error(exc: BaseException, location: Location) -> AdapterError:
     """Say why a connection failed: unreachable, refused credentials, or no such database."""
     text = location.scrub(str(exc))
     lowered = text.lower()
+    role = location.user or "(default)"
     if "password authentication failed" in lowered or "no pg_hba.conf entry" in lowered:
         return AdapterAuthError(
-            f"PostgreSQL: the server at {location.where} rejected the credentials of role "
-            f"{location.user or '(default)'}; check DATABASE_URL",
+            f"PostgreSQL: authentication failed: the server at {location.where} rejected the "
+            f"credentials of role {role}; check DATABASE_URL",
+            adapter=NAME,
+        )
+    if "role" in lowered and "does not exist" in lowered:
+        return AdapterAuthError(
+            f"PostgreSQL: authentication failed: role {role} does not exist at "
+            f"{location.where}; check DATABASE_URL",
             adapter=NAME,
         )
     if "does not exist" in lowered and "database" in lowered:

@@ -22,6 +22,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from agape_ops.adapters.pgerrors import NAME, Location
+from agape_ops.adapters.pgrequirements import Requirements, first_missing
 from agape_ops.adapters.pgsession import Sessions, fetch, reset_session
 from agape_ops.adapters.pgstatement import Statement, Use, analyse
 from agape_ops.engine.ports import AdapterRequest, Probe
@@ -76,12 +77,16 @@ class PostgresAdapter:
         *,
         statement_timeout_ms: int = 5000,
         lock_timeout_ms: int = 2000,
+        requirements: Requirements | None = None,
     ) -> None:
+        self._requirements = requirements or Requirements(())
+        self._user = ""
         self._statement_timeout_ms = statement_timeout_ms
         self._lock_timeout_ms = lock_timeout_ms
         self._sessions: Sessions | None = None
         if pool is not None:
             conninfo = pool.conninfo if isinstance(pool.conninfo, str) else ""
+            self._user = Location(conninfo).user
             self._sessions = Sessions(
                 pool,
                 Location(conninfo),
@@ -158,17 +163,34 @@ class PostgresAdapter:
         return "\n".join(lines)
 
     async def probe(self) -> Probe:
-        """Run SELECT 1 and time it; report, never raise."""
+        """Run SELECT 1 and time it, then check the runbooks' tables, columns and rights.
+
+        Report, never raise: ``ok`` only when the database answers and has what the loaded
+        runbooks use (the first thing missing is named).
+        """
         if self._sessions is None:
             return Probe(self.name, ok=False, detail=NOT_CONFIGURED, configured=False)
         started = time.monotonic()
         try:
             async with self._sessions.connection(None) as conn:
                 await conn.execute("SELECT 1")
+                latency = _ms_since(started)
+                missing = None
+                if self._requirements:
+                    missing = await first_missing(
+                        conn, self._requirements, role=self._user or "current_user"
+                    )
         except AdapterError as exc:
             return Probe(self.name, ok=False, detail=exc.message, latency_ms=_ms_since(started))
-        latency = _ms_since(started)
-        return Probe(self.name, ok=True, detail=f"answered in {latency} ms", latency_ms=latency)
+        except psycopg.Error as exc:
+            detail = f"PostgreSQL answered but its schema could not be read ({exc.sqlstate})"
+            return Probe(self.name, ok=False, detail=detail, latency_ms=latency)
+        if missing is not None:
+            return Probe(self.name, ok=False, detail=f"answered, but {missing}", latency_ms=latency)
+        detail = f"answered in {latency} ms"
+        if self._requirements:
+            detail += "; has the tables, columns and rights the runbooks use"
+        return Probe(self.name, ok=True, detail=detail, latency_ms=latency)
 
     # --- reads and writes --------------------------------------------------------------------
 

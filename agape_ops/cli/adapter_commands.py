@@ -6,9 +6,8 @@ import asyncio
 import sys
 
 import click
-from pydantic import ValidationError
 
-from agape_ops.cli.run_commands import one_shot, settings_problem
+from agape_ops.cli.startup import CANNOT_START, load_settings
 from agape_ops.errors import AgapeError
 from agape_ops.settings import Settings
 
@@ -18,13 +17,14 @@ async def _probe_all(
 ) -> tuple[list[tuple[str, bool, bool, str, int | None]], str | None]:
     from agape_ops.bootstrap import build
 
-    container = await build(one_shot(settings))
+    container = await build(settings)
     try:
         probes = await asyncio.gather(*(a.probe() for a in container.adapters.values()))
         rows = [(p.name, p.configured, p.ok, p.detail, p.latency_ms) for p in probes]
         version = await container.store.schema_version()
         rows.append(("store", True, True, f"{container.store.place} (schema v{version})", None))
-        summary = f"{len(container.catalog)} runbooks loaded"
+        folder = settings.runbooks_dir.absolute()
+        summary = f"{len(container.catalog)} runbooks loaded from {folder}"
         if container.catalog.problems:
             summary += f", {len(container.catalog.problems)} problems (run `agape-ops lint`)"
         return rows, summary
@@ -39,16 +39,12 @@ def check() -> None:
     from rich.table import Table
     from rich.text import Text
 
-    try:
-        settings = Settings()
-    except ValidationError as exc:  # its text quotes the values given: never print it
-        click.echo(f"agape-ops check: {settings_problem(exc)}", err=True)
-        sys.exit(2)
+    settings = load_settings()
     try:
         rows, summary = asyncio.run(_probe_all(settings))
     except AgapeError as exc:
         click.echo(f"agape-ops check: {exc.message}", err=True)
-        sys.exit(2)
+        sys.exit(CANNOT_START)
     table = Table("system", "status", "detail", "latency")
     failing = 0
     for name, configured, ok, detail, latency in rows:

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-from pydantic import ValidationError
 
-from agape_ops.errors import AgapeError
+from agape_ops.cli.startup import (
+    CANNOT_START,
+    FAILED,
+    load_settings,
+    settings_problem,
+)
+from agape_ops.cli.startup import stop as _stop
+from agape_ops.errors import AgapeError, UnknownRun
 from agape_ops.settings import Settings
 
 if TYPE_CHECKING:  # the composition root pulls in every client library: import it on use
@@ -25,35 +30,7 @@ if TYPE_CHECKING:  # the composition root pulls in every client library: import 
 
 T = TypeVar("T")
 
-#: Exit statuses: a command that failed, and a bot that could not start.
-FAILED = 1
-CANNOT_START = 2
-
-
-def _one_line(message: str) -> str:
-    return "; ".join(part.strip() for part in message.splitlines() if part.strip())
-
-
-def _stop(message: str, code: int) -> NoReturn:
-    click.echo(f"agape-ops: {_one_line(message)}", err=True)
-    sys.exit(code)
-
-
-def settings_problem(exc: ValidationError) -> str:
-    """Name each malformed setting and what is wrong with it, never its value."""
-    wrong = ", ".join(
-        f"{'.'.join(str(p) for p in e['loc']).upper()} ({e['msg']})" for e in exc.errors()
-    )
-    return f"invalid settings: {wrong}"
-
-
-def one_shot(settings: Settings) -> Settings:
-    """Return settings for a command that prints an answer and exits: its log (through the
-    redactor, like every log) shows warnings and worse unless LOG_LEVEL is set to another level.
-    """
-    if settings.log_level.upper() == "INFO":
-        return settings.model_copy(update={"log_level": "WARNING"})
-    return settings
+__all__ = ["CANNOT_START", "COMMANDS", "FAILED", "settings_problem"]
 
 
 class _StartFailed(Exception):
@@ -61,11 +38,7 @@ class _StartFailed(Exception):
 
 
 def _load_settings() -> Settings:
-    """Return the settings, or stop naming the malformed ones (never their values)."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        _stop(settings_problem(exc), CANNOT_START)
+    return load_settings()
 
 
 def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
@@ -76,7 +49,7 @@ def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
 
     async def main() -> T:
         try:
-            container = await build(one_shot(settings))
+            container = await build(settings)
         except AgapeError as exc:
             raise _StartFailed(exc.message) from exc
         try:
@@ -125,10 +98,6 @@ def console(dry_run: bool, actor: str | None) -> None:
             container = runner.run(build(settings))
         except AgapeError as exc:
             _stop(exc.message, CANNOT_START)
-        # The console reports every call's outcome itself: keep the per-request lines (httpx)
-        # and the pool's reconnect warnings (psycopg.pool) from scrolling over the session.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         try:
             session = Session(
                 engine=container.engine,
@@ -182,7 +151,10 @@ def timeline(run_id: str, fmt: str) -> None:
     """Print RUN's postmortem export: summary, alert, timeline with who and how long, steps."""
 
     async def work(container: Container) -> str:
-        return await container.engine.export(run_id, fmt)
+        try:
+            return await container.engine.export(run_id, fmt)
+        except UnknownRun as exc:
+            raise UnknownRun(f"no run {run_id}; `agape-ops runs` lists them") from exc
 
     click.echo(_with_container(work).rstrip("\n"))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from agape_ops.cli.run_commands import settings_problem
+from agape_ops.cli.startup import settings_problem
 from agape_ops.runbooks.catalog import Catalog, load_catalog
 from agape_ops.runbooks.loader import runbook_files
 from agape_ops.runbooks.model import SECTION_TITLES, Runbook, Step, Team

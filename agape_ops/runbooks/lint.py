@@ -135,8 +135,8 @@ class _Linter:
         self.known: dict[str, frozenset[str] | None] = {}
         self.current: tuple[Step, int, frozenset[str] | None]
 
-    def add(self, loc: Loc, message: str) -> None:
-        self.problems.append(self.located.problem(loc, message))
+    def add(self, loc: Loc, message: str, *, offset: int | None = None) -> None:
+        self.problems.append(self.located.problem(loc, message, offset=offset))
 
     def run(self) -> list[Problem]:
         self.triggers_and_inputs()
@@ -184,7 +184,8 @@ class _Linter:
         if step.postgres is not None:
             analysis = sql.analyse(step.postgres, writes=step.changes_things)
             for finding in analysis.findings:
-                self.add((*loc, "postgres", *finding.key), finding.message)
+                where = (*loc, "postgres", *finding.key)
+                self.add(where, finding.message, offset=finding.offset)
             columns = analysis.columns
         self.columns[step.id] = columns
         known = self.known.setdefault(step.id, self.known_fields(step, columns))

@@ -7,6 +7,9 @@ maps back to the line an engineer must edit.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from agape_ops.errors import Problem, RunbookError, RunbookValidationError
 from agape_ops.runbooks.model import Runbook, Team
+from agape_ops.runbooks.yaml_words import explain
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -39,6 +43,11 @@ class Located:
     path: str
     data: Any
     positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    #: Each scalar's own start (line, column) and style ("" plain, "|" literal, ...).
+    scalars: dict[Loc, tuple[int, int, str]] = field(default_factory=dict)
+    #: Where each mapping key itself is written, for problems about the key (a misspelling).
+    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    text: str = ""
 
     def where(self, loc: Iterable[str | int]) -> tuple[int, int]:
         """Return (line, column) of the deepest part of ``loc`` that the file contains."""
@@ -49,9 +58,42 @@ class Located:
             parts = parts[:-1]
         return self.positions.get((), (1, 1))
 
-    def problem(self, loc: Iterable[str | int], message: str) -> Problem:
-        line, column = self.where(loc)
+    def problem(
+        self, loc: Iterable[str | int], message: str, *, offset: int | None = None
+    ) -> Problem:
+        """Return a Problem at ``loc``, or at ``offset`` inside that string value when known."""
+        parts = tuple(loc)
+        inside = self.inside(parts, offset) if offset is not None else None
+        line, column = inside or self.where(parts)
         return Problem(self.path, line, column, message)
+
+    def inside(self, loc: Loc, offset: int) -> tuple[int, int] | None:
+        """Return the file's (line, column) of character ``offset`` of the string at ``loc``.
+
+        Exact for a literal block (``|``), whose lines are the file's lines less their
+        indentation, and for a one-line plain or quoted value; None for folded text.
+        """
+        value = self.data
+        for part in loc:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        if loc not in self.scalars or not isinstance(value, str) or offset > len(value):
+            return None
+        line, column, style = self.scalars[loc]
+        row = value.count("\n", 0, offset)
+        at = offset - (value.rfind("\n", 0, offset) + 1)
+        if style == "|":
+            lines = self.text.splitlines()
+            body = lines[line : line + value.rstrip("\n").count("\n") + 1]
+            indent = min(
+                (len(text) - len(text.lstrip(" ")) for text in body if text.strip()), default=0
+            )
+            return line + 1 + row, indent + at + 1
+        if row == 0 and style in ("", "'", '"'):
+            return line, column + at + (1 if style else 0)
+        return None
 
 
 def parse_yaml(text: str, path: str) -> Located:
@@ -59,12 +101,8 @@ def parse_yaml(text: str, path: str) -> Located:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or "malformed YAML"
-        raise RunbookValidationError(
-            [Problem(path, line, column, f"YAML syntax: {what}")], path=path
-        ) from exc
+        line, column, message = explain(exc)
+        raise RunbookValidationError([Problem(path, line, column, message)], path=path) from exc
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - text.rfind("\n", 0, exc.position)
@@ -75,7 +113,7 @@ def parse_yaml(text: str, path: str) -> Located:
         raise RunbookValidationError([Problem(path, 1, 1, f"YAML: {exc}")], path=path) from exc
     except RecursionError as exc:
         raise RunbookValidationError([Problem(path, 1, 1, _TOO_DEEP)], path=path) from exc
-    located = Located(path=path, data=None)
+    located = Located(path=path, data=None, text=text)
     if node is None:
         located.data = {}
         return located
@@ -114,6 +152,7 @@ class _Builder:
                 self.add(node, f"the document expands to more than {MAX_VALUES} values (aliases?)")
             return None
         if isinstance(node, yaml.ScalarNode):
+            self.located.scalars[loc] = (*_mark(node), node.style or "")
             value = self.scalar(node)
             return None if value is _UNREADABLE else value
         if id(node) in self.open:
@@ -140,6 +179,7 @@ class _Builder:
                 self.add(key_node, f"duplicate key {key!r} in the same mapping")
                 continue
             child = (*loc, key)
+            self.located.keys[child] = _mark(key_node)
             result[key] = self.build(value_node, child)
             if value_node.start_mark.line > key_node.start_mark.line:
                 self.located.positions[child] = _mark(key_node)
@@ -158,12 +198,35 @@ class _Builder:
         return _UNREADABLE
 
 
-def _message(error: Any) -> str:
+@functools.cache
+def known_keys(model: type[BaseModel]) -> frozenset[str]:
+    """Return every key (field name or alias) of ``model`` and of the models inside it."""
+    keys: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+    pending: list[Any] = [model]
+    while pending:
+        kind = pending.pop()
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            if kind in seen:
+                continue
+            seen.add(kind)
+            for name, info in kind.model_fields.items():
+                keys.add(info.alias or name)
+                pending.append(info.annotation)
+        else:
+            pending.extend(typing.get_args(kind))
+    return frozenset(keys)
+
+
+def _message(error: Any, keys: frozenset[str] = frozenset()) -> str:
     kind = error.get("type", "")
     loc = error.get("loc", ())
     name = ".".join(str(p) for p in loc if not str(p).startswith("function-"))
     msg = str(error.get("msg", "invalid"))
     if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), sorted(keys), n=1, cutoff=0.7)
+        if close:
+            return f"unknown key {loc[-1]!r}: did you mean {close[0]!r}?"
         return f"unknown key {loc[-1]!r} (check the spelling; see `agape-ops schema`)"
     if kind == "missing":
         return f"missing required key {loc[-1]!r}" + (
@@ -182,7 +245,11 @@ def validate(located: Located, model: type[M]) -> M:
         for error in exc.errors():
             # Drop union/tag segments pydantic inserts, keeping real keys and indexes.
             loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
-            problems.append(located.problem(loc, _message(error)))
+            message = _message(error, known_keys(model))
+            if error.get("type") == "extra_forbidden" and loc in located.keys:
+                problems.append(Problem(located.path, *located.keys[loc], message))
+            else:
+                problems.append(located.problem(loc, message))
         raise RunbookValidationError(_dedupe(problems), path=located.path) from exc
 
 

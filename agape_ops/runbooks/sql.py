@@ -28,10 +28,15 @@ _WRITES = ("UpdateStmt", "DeleteStmt", "InsertStmt")
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing wrong with a postgres call, at ``key`` under its ``postgres:`` mapping."""
+    """One thing wrong with a postgres call, at ``key`` under its ``postgres:`` mapping.
+
+    ``offset`` is where in that key's SQL text the trouble is (0-based), when known, so the
+    problem can point at the line and column inside the block rather than at the key.
+    """
 
     key: tuple[str, ...]
     message: str
+    offset: int | None = None
 
 
 @dataclass
@@ -41,8 +46,8 @@ class Analysis:
     findings: list[Finding] = field(default_factory=list)
     columns: frozenset[str] | None = None
 
-    def add(self, message: str, *key: str) -> None:
-        self.findings.append(Finding(key or ("sql",), message))
+    def add(self, message: str, *key: str, offset: int | None = None) -> None:
+        self.findings.append(Finding(key or ("sql",), message, offset))
 
 
 def analyse(call: PostgresCall, *, writes: bool) -> Analysis:
@@ -98,10 +103,8 @@ def _statement(
         statements = parse_sql(text)
     except ParseError as exc:
         message, index = (*exc.args, None)[:2]
-        where = ""
-        if isinstance(index, int) and "\n" in sql.strip():
-            where = f" (line {sql.count(chr(10), 0, index) + 1} of the {key})"
-        out.add(f"{key} does not parse: {message}{where}", key)
+        offset = index if isinstance(index, int) and 0 <= index <= len(sql) else None
+        out.add(f"{key} does not parse: {message}", key, offset=offset)
         return None
     if not statements:
         out.add(f"{key} is empty", key)
@@ -110,8 +113,9 @@ def _statement(
         out.add(f"{key} holds {len(statements)} statements; a step runs exactly one", key)
         return None
     statement = statements[0].stmt
-    for message in SchemaCheck(backend_schema()).statement(statement):
-        out.add(f"{key}: {message}", key)
+    check = SchemaCheck(backend_schema())
+    for message in check.statement(statement):
+        out.add(f"{key}: {message}", key, offset=check.locations.get(message))
     return statement
 
 

@@ -56,9 +56,20 @@ class _Scope:
 class SchemaCheck:
     """Find tables and columns a statement names that the schema surely does not have."""
 
-    def __init__(self, tables: dict[str, frozenset[str]]) -> None:
+    def __init__(
+        self, tables: dict[str, frozenset[str]], *, place: str = "the backend schema"
+    ) -> None:
         self.tables = tables
+        self.place = place
         self.messages: list[str] = []
+        #: Where in the statement's text each message's table or column is (0-based), if known.
+        self.locations: dict[str, int] = {}
+        self._at: int | None = None
+
+    def _say(self, message: str) -> None:
+        self.messages.append(message)
+        if self._at is not None and self._at >= 0:
+            self.locations.setdefault(message, self._at)
 
     def statement(self, node: Any) -> list[str]:
         """Return one message per unknown table or column in ``node``."""
@@ -131,6 +142,7 @@ class SchemaCheck:
                 self._expression(conflict.whereClause, scope, ctes)
         for target_column in assigned:
             if columns is not None and target_column.name not in columns:
+                self._at = target_column.location
                 table = scope.tables[target]
                 self._unknown_column(target_column.name, [table])
             self._expression(target_column.val, scope, ctes)
@@ -163,6 +175,7 @@ class SchemaCheck:
             scope.opaque = True
 
     def _relation(self, node: Any, scope: _Scope, ctes: frozenset[str]) -> str:
+        self._at = node.location
         name, schema = node.relname, node.schemaname
         visible = node.alias.aliasname if node.alias is not None else name
         columns: frozenset[str] | None = None
@@ -178,9 +191,9 @@ class SchemaCheck:
             hint = _hint(name, [*self.tables, *CATALOG_VIEWS])
             if not hint and name.startswith("pg_"):
                 hint = f" (the pg_catalog views allowed are {', '.join(sorted(CATALOG_VIEWS))})"
-            elif not hint:
+            elif not hint and self.tables:
                 hint = f" (its tables: {', '.join(sorted(self.tables))})"
-            self.messages.append(f"table {qualified} is not in the backend schema{hint}")
+            self._say(f"table {qualified} is not in {self.place}{hint}")
         scope.relations[visible] = columns
         return str(visible)
 
@@ -197,6 +210,7 @@ class SchemaCheck:
                 self._expression(getattr(node, attribute), scope, ctes)
 
     def _column(self, node: Any, scope: _Scope) -> None:
+        self._at = node.location
         parts = node.fields or ()
         if not parts or (len(parts) == 1 and isinstance(parts[0], ast.A_Star)):
             return
@@ -217,9 +231,7 @@ class SchemaCheck:
             if level.opaque:
                 return
             level = level.parent
-        self.messages.append(
-            f"{qualifier}.{column}: no table or alias named {qualifier} in the FROM clause"
-        )
+        self._say(f"{qualifier}.{column}: no table or alias named {qualifier} in the FROM clause")
 
     def _bare(self, column: str, scope: _Scope) -> None:
         if not scope.relations:
@@ -241,7 +253,7 @@ class SchemaCheck:
             where = f"table {tables[0]} has no column {column}"
         else:
             where = f"column {column} is in none of {', '.join(tables)}"
-        self.messages.append(where + _hint(column, known))
+        self._say(where + _hint(column, known))
 
 
 def last_name(parts: Any) -> str | None:

@@ -19,16 +19,10 @@ import pexpect
 import psycopg
 import pytest
 import redis
-from fake_services import (
-    FakeService,
-    Series,
-    admin_api_route,
-    paystack_route,
-    prometheus_route,
-    promql,
-    serve,
-)
+from fake_prometheus import Series, prometheus_series_route, promql
 from pexpect.popen_spawn import PopenSpawn
+
+from agape_ops.demo.standins import FakeService, admin_api_route, paystack_route, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -75,7 +69,7 @@ def services() -> Iterator[Services]:
     with (
         serve(paystack_route(PAYSTACK_KEY, transactions)) as paystack,
         serve(admin) as api,
-        serve(prometheus_route(MEASURED)) as prometheus,
+        serve(prometheus_series_route(MEASURED)) as prometheus,
     ):
         yield Services(paystack=paystack, admin=api, prometheus=prometheus)
 
@@ -528,4 +522,4 @@ def test_timeline_of_an_unknown_run_is_one_line_and_status_1(
 ) -> None:
     result = agape(env, tmp_path, "timeline", "INC-99")
     assert result.returncode == 1
-    assert result.stderr.strip() == "agape-ops: no run INC-99; `/ops status` lists the open ones"
+    assert result.stderr.strip() == "agape-ops: no run INC-99; `agape-ops runs` lists them"

@@ -27,11 +27,11 @@ import httpx
 import psycopg
 import pytest
 import respx
-from fake_services import Answer, FakeService, Route, Seen, serve
 from psycopg import sql
 
 from agape_ops.alerts.model import Alert
 from agape_ops.bootstrap import Container, build, permissions_for
+from agape_ops.demo.standins import Answer, FakeService, Route, Seen, serve
 from agape_ops.engine.commands import Command, Outcome, ProvideInput, RunStep, SetState, StartRun
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.postmortem import render_json, render_markdown

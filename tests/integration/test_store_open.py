@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agape_ops.bootstrap import build
 from agape_ops.errors import StoreError
 from agape_ops.settings import Settings
 from agape_ops.store import open_store
@@ -17,19 +18,21 @@ from agape_ops.store import open_store
 pytestmark = pytest.mark.integration
 
 
-async def test_the_default_url_opens_a_wal_sqlite_file_in_the_working_directory(
+async def test_the_default_url_opens_a_wal_sqlite_file_in_the_users_data_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.delenv("OPS_DATABASE_URL", raising=False)
-    url = Settings(_env_file=None).ops_store_url()
-    store = await open_store(url)
+    settings = Settings(_env_file=None, runbooks_dir=tmp_path)
+    container = await build(settings, configure_logs=False)  # creates the data folder
     try:
-        assert store.place == str(tmp_path / "agape-ops.db")
-        assert await store.schema_version() == 2
+        assert container.store.place == str(tmp_path / "data" / "agape-ops" / "agape-ops.db")
+        assert await container.store.schema_version() == 2
     finally:
-        await store.close()
-    with sqlite3.connect(tmp_path / "agape-ops.db") as conn:
+        await container.aclose()
+    assert not (tmp_path / "agape-ops.db").exists()
+    with sqlite3.connect(tmp_path / "data" / "agape-ops" / "agape-ops.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()

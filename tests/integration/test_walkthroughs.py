@@ -17,26 +17,22 @@ import psycopg
 import pytest
 import walkthrough_http
 import walkthrough_seed
-from fake_services import Series
+from fake_prometheus import Series
 from walkthrough_http import ADMIN_TOKEN, FakeBackend
 from walkthrough_seed import (
     APPROVER,
-    CUSTOMERS,
-    PRODUCT,
     RESPONDER,
     STRANGER,
-    attempts,
     firing,
     open_run,
-    order,
     running_bot,
     seed,
     settings,
-    webhooks,
 )
 
 from agape_ops.alerts.normalise import from_text
 from agape_ops.bootstrap import Container
+from agape_ops.demo.rows import CUSTOMERS, PRODUCT, attempts, order, webhooks
 from agape_ops.engine.commands import SetState
 from agape_ops.engine.records import StepState
 

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import walkthrough_http
 import walkthrough_seed
-from fake_services import Series, promql
+from fake_prometheus import Series, promql
 from walkthrough_http import ADMIN_TOKEN, PROMETHEUS, FakeBackend
 from walkthrough_seed import (
     APPROVER,
@@ -27,7 +27,6 @@ from walkthrough_seed import (
     RESPONDER,
     SECOND_APPROVER,
     STRANGER,
-    bullmq_queue,
     firing,
     open_run,
     running_bot,
@@ -37,6 +36,7 @@ from walkthrough_seed import (
 )
 
 from agape_ops.bootstrap import Container
+from agape_ops.demo.queues import bullmq_queue
 from agape_ops.engine.commands import StartRun
 from agape_ops.engine.records import StepState
 from agape_ops.runbooks.catalog import load_catalog

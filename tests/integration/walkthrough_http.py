@@ -3,7 +3,7 @@ walkthroughs.
 
 Each answers as the backend README documents: verify and list with the secret key, the public
 status page, reprocess (202, 404 unknown, 409 processed), queue statistics and /healthz, and
-Prometheus's instant and range queries (``fake_services.prometheus_answer``). The state behind
+Prometheus's instant and range queries (``fake_prometheus.prometheus_answer``). The state behind
 the answers is a plain dataclass a test changes as the incident unfolds.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from fake_services import Series, prometheus_answer, promql
+from fake_prometheus import Series, prometheus_answer, promql
 
 PAYSTACK = "https://paystack.test"
 STATUS_PAGE = "https://status.paystack.test"

@@ -17,7 +17,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis
 from walkthrough_http import (
     ADMIN,
     ADMIN_TOKEN,
@@ -44,9 +43,6 @@ RESPONDER = "U_RESPONDER"
 APPROVER = "U_APPROVER_1"
 SECOND_APPROVER = "U_APPROVER_2"
 STRANGER = "U_STRANGER"
-
-CUSTOMER = "00000000-0000-4000-8000-000000000001"
-PRODUCT = "00000000-0000-4000-8000-0000000000a1"
 
 
 def settings(backend_db: str, redis_db: str, tmp_path: Path, **overrides: Any) -> Settings:
@@ -234,85 +230,3 @@ async def scalar(conn: psycopg.AsyncConnection[Any], sql: str) -> Any:
     row = await cursor.fetchone()
     assert row is not None
     return row[0]
-
-
-CUSTOMERS = (
-    "INSERT INTO users (id, email, name, password_hash) VALUES"
-    f" ('{CUSTOMER}', 'ada@example.com', 'Ada', 'h')"
-)
-
-
-def webhooks(count: int, status: str, age: str, *, prefix: str = "T-WH") -> str:
-    """Insert ``count`` charge.success webhooks in ``status``, about ``age`` old."""
-    error = "'order lookup timed out'" if status == "failed" else "NULL"
-    return (
-        "INSERT INTO webhook_events (event_type, reference, status, error_message, retry_count,"
-        " created_at)"
-        f" SELECT 'charge.success', '{prefix}-' || n, '{status}', {error},"
-        f" {3 if status == 'failed' else 0}, now() - interval '{age}' - n * interval '10 seconds'"
-        f" FROM generate_series(1, {count}) n"
-    )
-
-
-def order(number: str, status: str, reference: str | None, age: str) -> str:
-    ref = f"'{reference}'" if reference else "NULL"
-    return (
-        "INSERT INTO orders (order_number, user_id, status, total_kobo, payment_reference,"
-        f" created_at) VALUES ('{number}', '{CUSTOMER}', '{status}', 2500000, {ref},"
-        f" now() - interval '{age}')"
-    )
-
-
-def attempts(count: int, status: str, age: str, error: str | None = None) -> str:
-    """Insert ``count`` payment attempts for the first order, ``age`` old."""
-    message = f"'{error}'" if error else "NULL"
-    return (
-        "INSERT INTO payment_attempts (order_id, reference, status, error_message, created_at)"
-        f" SELECT (SELECT id FROM orders ORDER BY created_at LIMIT 1), 'T-PA-{status}-' || n,"
-        f" '{status}', {message}, now() - interval '{age}' - n * interval '10 seconds'"
-        f" FROM generate_series(1, {count}) n"
-    )
-
-
-# --- BullMQ keys in the backend's Redis ---------------------------------------------------------
-
-
-def bullmq_queue(
-    url: str,
-    queue: str,
-    *,
-    waiting: int,
-    oldest_age_s: int = 0,
-    active: int = 0,
-    failed: dict[str, str] | None = None,
-    version: str = "bullmq:5.7.0",
-) -> None:
-    """Lay out one BullMQ v5 queue: waiting jobs (the oldest ``oldest_age_s`` old), failures."""
-    client = redis.Redis.from_url(url)
-    try:
-        now_ms = int(client.time()[0]) * 1000
-        client.hset(f"bull:{queue}:meta", mapping={"version": version})
-        ids = [f"{queue}-w{n}" for n in range(waiting)]
-        if ids:
-            # BullMQ LPUSHes, so the oldest job sits at the right end of the list
-            client.lpush(f"bull:{queue}:wait", *ids)
-            client.hset(
-                f"bull:{queue}:{ids[0]}",
-                mapping={"name": "send", "timestamp": now_ms - oldest_age_s * 1000},
-            )
-        for n in range(active):
-            client.lpush(f"bull:{queue}:active", f"{queue}-a{n}")
-        for minutes, (job_id, reason) in enumerate((failed or {}).items(), start=1):
-            finished = now_ms - minutes * 60_000  # the first failure given is the newest
-            client.zadd(f"bull:{queue}:failed", {job_id: finished})
-            client.hset(
-                f"bull:{queue}:{job_id}",
-                mapping={
-                    "name": f"{queue}-job",
-                    "failedReason": reason,
-                    "finishedOn": finished,
-                    "attemptsMade": 3,
-                },
-            )
-    finally:
-        client.close()

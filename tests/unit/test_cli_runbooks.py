@@ -151,8 +151,8 @@ def test_runbooks_reports_invalid_ones_loudly_and_still_lists_the_rest(home: Pat
     assert result.exit_code == 1
     assert [line.split()[0] for line in result.stdout.splitlines()] == ["ID", "minimal"]
     assert result.stderr.startswith("INVALID: 4 problems kept runbooks out of")
-    assert "unknown-table.yaml:10:12: sql: table webhook_event" in result.stderr
-    assert "yaml-syntax.yaml:11:9: YAML syntax" in result.stderr
+    assert "unknown-table.yaml:10:27: sql: table webhook_event" in result.stderr
+    assert "yaml-syntax.yaml:10:15: YAML syntax: the [ opened" in result.stderr
 
 
 def test_runbooks_with_nothing_loaded_fails(home: Path) -> None:

@@ -23,7 +23,9 @@ from agape_ops.runbooks.sql_schema import backend_schema, tables_of
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 BROKEN = sorted((FIXTURES / "broken").glob("*.yaml"))
 GOOD = sorted((FIXTURES / "good").glob("*.yaml"))
-MARKER = re.compile(r"#\s*expect(?:\s+col\s+(\d+))?:\s*(.+?)\s*$")
+# `# expect: ...` on the problem's line; `# expect line N col C: ...` for a problem inside a
+# block of SQL, where a comment would be part of the SQL.
+MARKER = re.compile(r"#\s*expect(?:\s+line\s+(\d+))?(?:\s+col\s+(\d+))?:\s*(.+?)\s*$")
 
 HEADER = "id: inline\ntitle: Inline\nseverity: sev3\nsummary: Inline runbook.\nowner: platform\n"
 
@@ -33,8 +35,9 @@ def expectations(path: Path) -> list[tuple[int, int | None, str]]:
     found = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if match := MARKER.search(line):
-            column = int(match.group(1)) if match.group(1) else None
-            found.append((number, column, match.group(2)))
+            at = int(match.group(1)) if match.group(1) else number
+            column = int(match.group(2)) if match.group(2) else None
+            found.append((at, column, match.group(3)))
     return found
 
 

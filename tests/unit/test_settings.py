@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from agape_ops.cli.startup import settings_problem
 from agape_ops.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,3 +77,103 @@ def test_prometheus_url_is_an_origin_and_its_password_is_a_secret() -> None:
     assert settings.prometheus_url == "https://ops:pr0m-pw@prometheus:9090"
     assert "pr0m-pw" in settings.secrets()
     assert Settings(_env_file=None).prometheus_url is None
+
+
+# --- settings as shipped (issue 9) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work in a folder whose .env is .env.example as shipped, with no agape variables set."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    for alias in ("LOG_LEVEL", "OPS_RUNBOOKS_DIR"):
+        monkeypatch.delenv(alias, raising=False)
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_env_example_copied_to_env_loads_and_configures_no_backend(shipped: Path) -> None:
+    settings = Settings()
+
+    assert settings.ops_database_url is None  # shipped empty: "a SQLite file", not an error
+    assert settings.database_url is None
+    assert settings.paystack_secret_key is None
+    assert settings.admin_api_url is None
+    assert not settings.backend_configured()
+    assert settings.ops_store_url().endswith("/agape-ops/agape-ops.db")
+
+
+def test_an_empty_value_in_the_environment_means_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPS_DATABASE_URL", "")
+    monkeypatch.setenv("PAYSTACK_SECRET_KEY", "")
+    monkeypatch.setenv("ADMIN_API_URL", "")
+
+    settings = Settings(_env_file=None)
+
+    assert settings.ops_database_url is None
+    assert settings.paystack_secret_key is None
+    assert settings.admin_api_url is None
+
+
+def test_the_default_store_lives_in_the_users_data_folder_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    url = Settings(_env_file=None).ops_store_url()
+
+    assert url == f"sqlite+aiosqlite:///{tmp_path}/data/agape-ops/agape-ops.db"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("DATABASE_URL", "not-a-url", "DATABASE_URL is not a PostgreSQL URL; e.g. postgresql://"),
+        ("DATABASE_URL", "mysql://u:pw@db/agape", "DATABASE_URL is not a PostgreSQL URL"),
+        ("DATABASE_URL", "postgresql://u@<DB-HOST>:5432/agape", "still holds a placeholder"),
+        ("DATABASE_URL", "postgresql://u:pw@db:99999999/agape", "is not a PostgreSQL URL"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL is not a Redis URL; e.g. redis://"),
+        ("OPS_DATABASE_URL", "agape-ops.db", "OPS_DATABASE_URL is not a PostgreSQL or SQLite URL"),
+        ("ADMIN_API_URL", "api.agape.test", "ADMIN_API_URL is not an http(s) URL"),
+        ("ADMIN_API_URL", "https://api.agape.test/api/v1", "is an origin (scheme://host:port"),
+        ("PROMETHEUS_URL", "ftp://prom.test:9090", "PROMETHEUS_URL is not an http(s) URL"),
+        ("OPS_LOG_LEVEL", "LOUD", "OPS_LOG_LEVEL is not a log level"),
+    ],
+)
+def test_malformed_urls_are_refused_naming_the_setting_and_an_example_never_the_value(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, said: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None)
+
+    message = settings_problem(caught.value)
+    assert said in message
+    assert "pw" not in message
+    assert value not in message
+
+
+def test_log_level_and_runbooks_dir_are_read_under_their_ops_names_and_the_old_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("OPS_RUNBOOKS_DIR", "/srv/runbooks")
+    settings = Settings(_env_file=None)
+    assert settings.ops_log_level == "DEBUG"
+    assert settings.runbooks_dir == Path("/srv/runbooks")
+
+    monkeypatch.setenv("OPS_LOG_LEVEL", "error")
+    assert Settings(_env_file=None).ops_log_level == "ERROR"
+
+
+def test_example_values_in_env_example_are_visibly_placeholders() -> None:
+    text = (ROOT / ".env.example").read_text()
+    values = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", text, flags=re.MULTILINE))
+    # Nothing points at a made-up host that looks real: backend addresses ship empty, and the
+    # examples in the comments name what to replace in capitals.
+    for name in ("DATABASE_URL", "REDIS_URL", "ADMIN_API_URL", "PROMETHEUS_URL"):
+        assert values[name] == "", name
+    assert "DB-HOST" in text
+    assert "internal" not in text

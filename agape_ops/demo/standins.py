@@ -1,8 +1,8 @@
-"""Loopback stand-ins for Paystack, its status page, the backend's admin API and Prometheus.
+"""Loopback stand-ins for Paystack, its status page, Prometheus and the backend's admin API.
 
-respx only reaches httpx inside the test process; the console runs as a subprocess, so these
-are small real HTTP servers (stdlib ``http.server`` on 127.0.0.1, one background thread each)
-answering exactly as the backend README documents, and recording every request they get.
+The demo's console (and the console tests) run as another process, which respx cannot reach, so
+these are small real HTTP servers (stdlib ``http.server`` on 127.0.0.1, one background thread
+each) answering exactly as the backend README documents, and recording every request they get.
 """
 
 from __future__ import annotations
@@ -13,14 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-from agape_ops.runbooks.loader import load_runbook_file
-from agape_ops.runbooks.model import duration_seconds
-
-RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 
 
 @dataclass(frozen=True)
@@ -36,6 +30,8 @@ class Seen:
 
 @dataclass(frozen=True)
 class Answer:
+    """What a stand-in answers: a status code and a JSON body."""
+
     status: int
     body: Any
 
@@ -125,11 +121,35 @@ def _unauthorised(seen: Seen, token: str) -> bool:
     return seen.headers.get("authorization") != f"Bearer {token}"
 
 
-def paystack_route(secret_key: str, transactions: dict[str, str]) -> Route:
+@dataclass(frozen=True)
+class StatusPage:
+    """What Paystack's status page says: its indicator and its open incidents' names."""
+
+    indicator: str = "none"
+    description: str = "All Systems Operational"
+    incidents: tuple[str, ...] = ()
+
+    def incident_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "status": "investigating",
+                "impact": self.indicator,
+                "started_at": "2024-08-01T09:40:00.000Z",
+                "shortlink": "https://stspg.io/paystack",
+            }
+            for name in self.incidents
+        ]
+
+
+def paystack_route(
+    secret_key: str, transactions: dict[str, str], status_page: StatusPage | None = None
+) -> Route:
     """Answer Paystack's verify and list calls and its status page, as the README documents.
 
     ``transactions`` maps a reference to its ``data.status`` (success, failed, abandoned ...).
     """
+    page = status_page or StatusPage()
 
     def transaction(reference: str, status: str) -> dict[str, Any]:
         return {
@@ -150,11 +170,11 @@ def paystack_route(secret_key: str, transactions: dict[str, str]) -> Route:
                 200,
                 {
                     "page": {"id": "paystack", "name": "Paystack"},
-                    "status": {"indicator": "none", "description": "All Systems Operational"},
+                    "status": {"indicator": page.indicator, "description": page.description},
                 },
             )
         if seen.path == "/api/v2/incidents/unresolved.json":
-            return Answer(200, {"page": {"id": "paystack"}, "incidents": []})
+            return Answer(200, {"page": {"id": "paystack"}, "incidents": page.incident_rows()})
         if _unauthorised(seen, secret_key):
             return Answer(401, {"status": False, "message": "Invalid key"})
         if seen.path.startswith("/transaction/verify/"):
@@ -192,11 +212,15 @@ def admin_api_route(
     webhooks: set[str] | None = None,
     processed: set[str] | None = None,
     queues: dict[str, dict[str, Any]] | None = None,
+    health: dict[str, str] | None = None,
 ) -> Route:
     """Answer the admin API's reprocess, queue stats and health calls, as the README documents.
 
-    ``webhooks`` are the ids reprocess knows (others get 404); ``processed`` ids get 409.
+    ``webhooks`` are the ids reprocess knows (others get 404); ``processed`` ids get 409;
+    ``health`` is /healthz's checks (any value but "ok" makes it answer 503).
     """
+    checks = health or {"db": "ok", "redis": "ok"}
+    healthy = all(value == "ok" for value in checks.values())
     known = webhooks if webhooks is not None else set()
     done = processed or set()
     stats = queues or {
@@ -220,7 +244,9 @@ def admin_api_route(
 
     def route(seen: Seen) -> Answer:
         if seen.path == "/healthz":
-            return Answer(200, {"status": "ok", "checks": {"db": "ok", "redis": "ok"}})
+            if healthy:
+                return Answer(200, {"status": "ok", "checks": checks})
+            return Answer(503, {"status": "error", "checks": checks})
         if _unauthorised(seen, token):
             return Answer(401, {"error": "unauthorized"})
         if seen.method == "POST" and seen.path == "/api/v1/admin/webhooks/reprocess":
@@ -237,73 +263,39 @@ def admin_api_route(
     return route
 
 
-@dataclass(frozen=True)
-class Series:
-    """One series a fake Prometheus holds: its labels and its values over time, oldest first.
+def prometheus_route(values: dict[str, float], *, now: Callable[[], float]) -> Route:
+    """Answer Prometheus's instant and range queries as its HTTP API does.
 
-    An instant query answers the last value; a range query spreads the values evenly over the
-    points of the range asked for. Values are strings, as Prometheus sends them ("NaN" too).
+    ``values`` maps a fragment of PromQL (``status=~"5.."``, ``up``) to the value a query
+    containing it answers; a query matching none answers an empty vector.
     """
 
-    labels: dict[str, str]
-    values: tuple[str, ...]
-
-
-def promql(runbook_id: str, step_id: str) -> str:
-    """Return the PromQL of a runbook's prometheus step, exactly as the adapter sends it."""
-    runbook, _ = load_runbook_file(RUNBOOKS / f"{runbook_id}.yaml")
-    step = runbook.step(step_id)
-    assert step is not None, f"{runbook_id} has no step {step_id}"
-    assert step.prometheus is not None, f"{runbook_id}:{step_id} is not a prometheus step"
-    return step.prometheus.query
-
-
-def prometheus_answer(
-    series: dict[str, list[Series]], path: str, query: dict[str, list[str]]
-) -> Answer:
-    """Answer ``/api/v1/query`` and ``/api/v1/query_range`` as the backend README documents.
-
-    ``series`` maps a PromQL query, exactly as a runbook writes it, to what it answers; any
-    other query matches nothing (an empty result). A query with unbalanced parentheses is a
-    400 ``bad_data``, as Prometheus answers it.
-    """
-    promql = query.get("query", [""])[0]
-    if promql.count("(") != promql.count(")"):
-        return Answer(
-            400,
-            {"status": "error", "errorType": "bad_data", "error": "1:1: parse error: unclosed"},
-        )
-    found = series.get(promql, [])
-    if path == "/api/v1/query":
-        result: list[dict[str, Any]] = [
-            {"metric": s.labels, "value": [1_722_500_000.0, s.values[-1]]} for s in found
-        ]
-        return Answer(
-            200, {"status": "success", "data": {"resultType": "vector", "result": result}}
-        )
-    if path == "/api/v1/query_range":
-        start, end = float(query["start"][0]), float(query["end"][0])
-        step = duration_seconds(query["step"][0])
-        count = int((end - start) // step) + 1
-        result = [
-            {
-                "metric": s.labels,
-                "values": [
-                    [start + i * step, s.values[i * len(s.values) // count]] for i in range(count)
-                ],
-            }
-            for s in found
-        ]
-        return Answer(
-            200, {"status": "success", "data": {"resultType": "matrix", "result": result}}
-        )
-    return Answer(404, {"status": "error", "errorType": "not_found", "error": "404 page not found"})
-
-
-def prometheus_route(series: dict[str, list[Series]]) -> Route:
-    """Answer as the Prometheus server behind Alertmanager does, holding ``series``."""
+    def value_of(query: str) -> float | None:
+        for fragment, value in values.items():
+            if fragment in query:
+                return value
+        return None
 
     def route(seen: Seen) -> Answer:
-        return prometheus_answer(series, seen.path, seen.query)
+        query = seen.query.get("query", [""])[0]
+        if seen.path not in ("/api/v1/query", "/api/v1/query_range"):
+            return Answer(404, {"status": "error", "errorType": "not_found", "error": "404"})
+        if not query.strip():
+            return Answer(
+                400,
+                {"status": "error", "errorType": "bad_data", "error": "empty query"},
+            )
+        value = value_of(query)
+        labels = {"service": "agape-backend"}
+        if value is None:
+            result: list[dict[str, Any]] = []
+        elif seen.path == "/api/v1/query":
+            result = [{"metric": labels, "value": [round(now(), 3), repr(value)]}]
+        else:
+            end = now()
+            points = [[round(end - 30 * n, 3), repr(value)] for n in range(10, -1, -1)]
+            result = [{"metric": labels, "values": points}]
+        kind = "vector" if seen.path == "/api/v1/query" else "matrix"
+        return Answer(200, {"status": "success", "data": {"resultType": kind, "result": result}})
 
     return route
