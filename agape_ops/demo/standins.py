@@ -8,6 +8,7 @@ each) answering exactly as the backend README documents, and recording every req
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -263,6 +264,11 @@ def admin_api_route(
     return route
 
 
+#: What a grouped query's labels read in the demo world.
+_DEMO_LABELS = {"route": "/api/v1/orders", "status": "502", "instance": "api-1:3000"}
+_GROUPED_BY = re.compile(r"\bby\s*\(([^)]*)\)")
+
+
 def prometheus_route(values: dict[str, float], *, now: Callable[[], float]) -> Route:
     """Answer Prometheus's instant and range queries as its HTTP API does.
 
@@ -287,6 +293,10 @@ def prometheus_route(values: dict[str, float], *, now: Callable[[], float]) -> R
             )
         value = value_of(query)
         labels = {"service": "agape-backend"}
+        grouped = _GROUPED_BY.search(query)
+        if grouped:  # `sum by (route, status) (...)`: one series with those labels, as asked
+            names = [name.strip() for name in grouped.group(1).split(",") if name.strip()]
+            labels = {name: _DEMO_LABELS.get(name, "demo") for name in names}
         if value is None:
             result: list[dict[str, Any]] = []
         elif seen.path == "/api/v1/query":

@@ -451,7 +451,7 @@ def test_high_error_rate_alert_reports_the_5xx_rate_measured_in_prometheus(
 ) -> None:
     console = open_console("--as", PERSON)
     opened = console.type(HIGH_ERROR_RATE, "INC-1> ")
-    assert "“High Error Rate (5xx)”" in opened
+    assert "INC-1 opened: High Error Rate (5xx)" in opened
     assert "5xx error rate over the last 5 minutes: 7.12% of requests (threshold 2%)" in opened
     assert "1 of 2 backend instances up; down: api-2" in opened
     assert "does not report error_rate" not in opened

@@ -89,15 +89,16 @@ def test_every_runbook_finds_its_trouble_in_the_demo_world(demo: Demo) -> None:
     result = demo.run("demo", "--reset", stdin=typed, env={"COLUMNS": "400"})
 
     assert result.returncode == 0, result.stdout + result.stderr
-    runs = re.split(r"(?m)^✓ Alert matches runbook ", result.stdout)[1:]
+    runs = re.split(r"(?m)^\d\d:\d\d:\d\d · alice: DEMO-\d+ opened: ", result.stdout)[1:]
     assert len(runs) == 7
     expected = [
         "Webhook failure rate over the last 15 minutes: 23.1% (3 of 13 webhooks failed)",
-        "1 of 3 orders still in pending_payment are paid at Paystack: PSK-1001 (order AG-2001)",
+        "1 of 3 orders still in pending_payment are paid at Paystack: PSK-1001 (order AG-2001, "
+        "failed webhook",
         "Backend /healthz: error (HTTP 503); db: timeout acquiring a connection (pool exhausted)",
         "2 SKUs have stock below zero: TEE-RED-M (-3), CAP-BLK (-1)",
         "Failed logins in the last hour by IP: 185.220.101.7 (40), 41.58.12.9 (3)",
-        "5xx error rate reported by monitoring: 7.1% (threshold 2%, sustained)",
+        "5xx error rate over the last 5 minutes: 7.10% of requests (threshold 2%)",
         "Email queue backlog: 150 pending jobs (threshold 100)",
     ]
     for run, finding in zip(runs, expected, strict=True):
