@@ -139,7 +139,7 @@ async def build_adapters(
             secret_key=_secret(settings.paystack_secret_key),
         ),
         AdminApiAdapter(http, base_url=settings.admin_api_url, token=_secret(settings.admin_token)),
-        HttpAdapter(http),
+        HttpAdapter(http, origins=settings_context(settings)),
         ShellAdapter(
             enabled=settings.ops_allow_shell,
             timeout_s=settings.ops_shell_timeout_s,

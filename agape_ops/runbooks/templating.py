@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
@@ -46,6 +47,14 @@ def _join_column(rows: Any, column: str, limit: int = 10) -> str:
     return f"{shown} (+{extra} more)" if extra > 0 else shown
 
 
+def _segment(value: Any) -> str:
+    """Return a value as one percent-encoded URL path segment; refuse ``.``, ``..`` and empty."""
+    text = str(value)
+    if not text.strip(".") or "\x00" in text:
+        raise ValueError(f"{text[:60]!r} cannot be a path segment")
+    return quote(text, safe="")
+
+
 @lru_cache(maxsize=1)
 def environment() -> SandboxedEnvironment:
     """Return the one sandboxed environment used for every template and condition."""
@@ -53,6 +62,7 @@ def environment() -> SandboxedEnvironment:
     env.filters["percent"] = _percent
     env.filters["naira"] = _naira
     env.filters["join_column"] = _join_column
+    env.filters["segment"] = _segment
     return env
 
 
