@@ -41,7 +41,7 @@ SETTINGS_NAMES = frozenset({"admin_api_url", "paystack_api_url", "paystack_statu
 #: What a parameter template may read: it is rendered before the step runs, so no result.
 PARAMETER_NAMES = frozenset({"inputs", "alert", "steps", "settings", "run"})
 #: Names Jinja itself provides in every template.
-_JINJA_GLOBALS = frozenset({"range", "loop", "namespace", "dict", "lipsum", "cycler", "joiner"})
+_JINJA_GLOBALS = frozenset({"range", "loop", "namespace", "dict", "cycler", "joiner"})
 JINJA_NAMES = _JINJA_GLOBALS | {"true", "false", "none", "True", "False", "None"}
 SHELL_OPERATORS = frozenset({"|", "||", "&&", ";", ">", ">>", "<", "&", "2>", "2>&1", "<<"})
 STRING_COMMAND = (
