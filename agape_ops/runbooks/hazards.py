@@ -30,6 +30,11 @@ _INTERPRETERS: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
     (re.compile(r"pwsh|powershell"), frozenset({"-c", "-command", "-encodedcommand", "-e"})),
 )
 
+#: Options that take the next argument as their value (``bash -o pipefail -c ...``).
+_TAKES_VALUE = frozenset(
+    {"-o", "+o", "-O", "+O", "--rcfile", "--init-file", "-W", "-X", "-r", "--require", "-I"}
+)
+
 #: Where every admin API ``call`` goes; the linter and the adapter refuse any other path.
 ADMIN_PREFIX = "/api/v1/admin/"
 #: Where a URL template may start: a setting holding an origin, or a literal origin.
@@ -52,10 +57,14 @@ def shell_hazard(command: Sequence[str]) -> tuple[int, str] | None:
         flags = _eval_flags(arg)
         if flags is None:
             continue
+        takes_value = False
         for j in range(i + 1, len(command)):
             option = command[j]
-            if not option.startswith("-"):
-                break
+            if takes_value:
+                takes_value = False
+                continue
+            if not option.startswith(("-", "+")):
+                break  # the script: what follows is its own arguments
             if option.lower() in flags or (
                 "c" in flags and re.fullmatch(r"-[A-Za-z]*c[A-Za-z]*", option)
             ):
@@ -63,6 +72,7 @@ def shell_hazard(command: Sequence[str]) -> tuple[int, str] | None:
                     f"{arg} {option} runs code given as text; run a script file instead "
                     "(an argument list is only safe while no argument is a program)"
                 )
+            takes_value = option in _TAKES_VALUE
     return None
 
 

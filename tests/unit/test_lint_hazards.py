@@ -42,6 +42,7 @@ def shell_step(command: str, *, extra: str = "    risk: write\n    confirm: Run?
         ('[/bin/bash, -lc, "pm2 restart all"]', "/bin/bash -lc runs code"),
         ('[dash, -e, -c, "id"]', "dash -c runs code"),
         ('[env, zsh, -c, "id"]', "zsh -c runs code"),
+        ('[bash, -o, pipefail, -c, "id"]', "bash -c runs code"),
         ('[python3.11, -c, "print(1)"]', "python3.11 -c runs code"),
         ('[node, --eval, "1"]', "node --eval runs code"),
         ('[perl, -e, "1"]', "perl -e runs code"),
