@@ -181,7 +181,8 @@ def from_slack_event(
     if view.is_empty():
         return None
     channel = _str(event.get("channel")) or _str(message.get("channel")) or None
-    return parse(view).model_copy(update={"channel": channel, "ts": ts})
+    # Validated again (not model_copy): channel and ts come from outside and are cleaned too.
+    return Alert.model_validate({**parse(view).model_dump(), "channel": channel, "ts": ts})
 
 
 def from_text(text: str) -> Alert:
