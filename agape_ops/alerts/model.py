@@ -28,9 +28,11 @@ _DROP = object()
 
 
 def _plain(value: Any) -> Any:
-    """Return a value fit to keep (a finite number, a boolean, a cleaned text), or _DROP."""
-    if value is None or isinstance(value, bool | int):
+    """Return a value fit to keep (a 64-bit or finite number, a boolean, a text), or _DROP."""
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):  # beyond 64 bits a figure is noise, and JSON readers choke on it
+        return value if -(2**63) <= value < 2**63 else _DROP
     if isinstance(value, float):
         return value if math.isfinite(value) else _DROP
     if isinstance(value, str):

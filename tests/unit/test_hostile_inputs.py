@@ -14,7 +14,7 @@ import pytest
 
 from agape_ops.alerts.limits import MAX_DEPTH, json_problem, structure_problem
 from agape_ops.alerts.model import Alert
-from agape_ops.alerts.normalise import from_json, from_slack_event
+from agape_ops.alerts.normalise import from_json, from_slack_event, from_text
 from agape_ops.errors import InputError
 from agape_ops.runbooks.values import MAX_VALUE_CHARS, check_text, clean_text, text_problem
 from agape_ops.surfaces.ops_command import OpsCommand, OpsUsage, number, parse
@@ -113,5 +113,6 @@ def test_values_nested_four_hundred_deep_and_odd_text_are_kept_out_of_the_alert(
     assert "deep" not in alert.values
     assert "nan" not in alert.values
     json.loads(alert.model_dump_json())  # storable as it is, on either store
-    deep = Alert(title="x", values={"v": nested(400, 1)})
-    assert deep.values == {}
+    deep = Alert(title="x", values={"v": nested(400, 1), "big": 10**5000, "ok": 5})
+    assert deep.values == {"ok": 5}
+    assert from_text("rate 9" + "9" * 4400 + " and n=" + "7" * 4400) is not None
