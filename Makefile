@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test unit integration run console bench clean
+.PHONY: install lint test unit integration run console bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ run: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Property-based fuzzing: 10,000 generated cases per target; prints cases and unexpected errors.
+fuzz: install
+	FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/unit/test_fuzz.py -q -s -o timeout=3600 --durations=4
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
