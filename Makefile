@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install lint test unit integration e2e run demo console bench clean
+.PHONY: install lint test unit integration e2e run demo console bench fuzz clean
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ console: $(RUN_STAMP)
 
 bench: install
 	$(BIN)/python -m bench
+
+# Property-based fuzzing: 10,000 generated cases per target; prints cases and unexpected errors.
+fuzz: install
+	FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/unit/test_fuzz.py -q -s -o timeout=3600 --durations=4
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -183,7 +183,7 @@ async def build_adapters(
         ),
         AdminApiAdapter(http, base_url=settings.admin_api_url, token=_secret(settings.admin_token)),
         PrometheusAdapter(http, base_url=settings.prometheus_url),
-        HttpAdapter(http),
+        HttpAdapter(http, origins=settings_context(settings)),
         ShellAdapter(
             enabled=settings.ops_allow_shell,
             timeout_s=settings.ops_shell_timeout_s,

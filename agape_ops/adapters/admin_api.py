@@ -37,7 +37,9 @@ from agape_ops.errors import (
     AdapterUnavailable,
     AgapeError,
     NotFound,
+    UnsafeOperation,
 )
+from agape_ops.runbooks.hazards import ADMIN_PREFIX, path_escape
 from agape_ops.runbooks.model import AdminApiCall
 
 SYSTEM = "the admin API"
@@ -314,6 +316,7 @@ class AdminApiAdapter:
 
     async def _call(self, call: AdminApiCall, idempotency_key: str) -> StepResult:
         method, path, body = _method_path_body(call)
+        _check_path(path)
         if method == "GET":
             response = await self._get(path)
         else:
@@ -350,6 +353,23 @@ def _method_path_body(call: AdminApiCall) -> tuple[str, str, Any]:
     if call.action == "health":
         return "GET", HEALTH_PATH, None
     return call.method or "GET", call.path or "/", call.json_body
+
+
+def _check_path(path: str) -> None:
+    """Refuse a path that would take the token anywhere but an endpoint under ADMIN_PREFIX."""
+    shown = shorten(path, 120)
+    if not path.startswith(ADMIN_PREFIX):
+        raise UnsafeOperation(
+            f"refused to send {shown!r} to the admin API: calls go under {ADMIN_PREFIX} only; "
+            "nothing was sent",
+            adapter="admin_api",
+        )
+    if (escape := path_escape(path)) is not None:
+        raise UnsafeOperation(
+            f"refused to send {shown!r} to the admin API: it holds {escape}, which could reach "
+            f"another endpoint than the one written; nothing was sent",
+            adapter="admin_api",
+        )
 
 
 def _count(value: object) -> int:

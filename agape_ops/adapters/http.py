@@ -1,4 +1,7 @@
-"""A health check of any URL: its status, how long it took, and one JSON field if asked.
+"""A health check of a URL: its status, how long it took, and one JSON field if asked.
+
+The URL must stay on the origin its step declares (a literal one, or a setting's) and its path
+may not climb out with ``..`` or an encoded ``/``: inputs never choose where a request goes.
 
 A wrong status is a finding (``ok`` false), not an error; failing to reach the host is an
 error. Checks are not retried: they report what the URL does now, once.
@@ -6,15 +9,18 @@ error. Checks are not retried: they report what the URL does now, once.
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from agape_ops.adapters.httpclient import host_of, safe_url, send
+from agape_ops.adapters.httpclient import host_of, safe_url, send, shorten
 from agape_ops.engine.ports import AdapterRequest, Probe
 from agape_ops.engine.results import StepResult
-from agape_ops.errors import AdapterError
+from agape_ops.errors import AdapterError, AdapterNotConfigured, UnsafeOperation
+from agape_ops.runbooks.hazards import has_query, path_escape, url_origin
 from agape_ops.runbooks.model import HttpCall
 
 
@@ -23,8 +29,11 @@ class HttpAdapter:
 
     name = "http"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, *, origins: Mapping[str, str | None] | None = None
+    ) -> None:
         self._client = client
+        self._origins = dict(origins or {})
 
     async def execute(self, request: AdapterRequest) -> StepResult:
         """Fetch the URL once and report status, latency and the asked-for field."""
@@ -32,6 +41,7 @@ class HttpAdapter:
         shown = safe_url(call.url)
         started = time.perf_counter()
         try:
+            self._check_url(request, call)
             response = await send(
                 self._client,
                 call.method,
@@ -62,6 +72,37 @@ class HttpAdapter:
             },
             duration_ms=latency,
         )
+
+    def _check_url(self, request: AdapterRequest, call: HttpCall) -> None:
+        """Refuse a URL that left the origin its step declared, or climbs out of its path."""
+        template = request.step.http.url if request.step.http is not None else call.url
+        origin, rest = url_origin(template, self._origins)
+        shown = shorten(safe_url(call.url), 120)
+        if origin is None:
+            raise UnsafeOperation(
+                f"refused to fetch {shown}: the step's URL does not start with a declared origin "
+                "(a literal https://host or a setting such as {{ settings.admin_api_url }})",
+                adapter=self.name,
+            )
+        if not origin:
+            raise AdapterNotConfigured(
+                f"cannot fetch {template!r}: the setting its URL starts with is not set",
+                adapter=self.name,
+            )
+        tail = call.url[len(origin) :] if call.url.startswith(origin) else None
+        if tail is None or tail[:1] not in ("", "/", "?", "#"):
+            raise UnsafeOperation(
+                f"refused to fetch {shown}: it is not on {safe_url(origin)}, the origin the step "
+                "declares",
+                adapter=self.name,
+            )
+        path = re.split(r"[?#]", tail, maxsplit=1)[0] if has_query(rest) else tail
+        if (escape := path_escape(path)) is not None:
+            raise UnsafeOperation(
+                f"refused to fetch {shown}: its path holds {escape}, which could reach another "
+                "endpoint than the one written",
+                adapter=self.name,
+            )
 
     async def preview(self, request: AdapterRequest) -> StepResult | None:
         """Return None: a check changes nothing."""

@@ -3,7 +3,9 @@
 Every httpx failure is converted here into an ``AdapterError`` whose message names the system
 and host, so the Paystack, admin API and plain HTTP adapters say the same thing the same way.
 Only GETs are retried (429 honouring ``Retry-After``, 5xx, timeouts), with capped exponential
-backoff; ``sleep`` is injectable so tests drive a fake clock.
+backoff; ``sleep`` is injectable so tests drive a fake clock. A call has one deadline for all
+of it (connecting, sending, reading, retries and the waits between them), which its error
+names when it passes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import logging
 import math
 import re
 import socket
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -173,21 +176,23 @@ async def send(
     json: Any = None,
     timeout_s: float | None = None,
 ) -> httpx.Response:
-    """Make one request; convert transport failures into AdapterUnavailable or AdapterTimeout."""
+    """Make one request; convert transport failures into AdapterUnavailable or AdapterTimeout.
+
+    The whole exchange (connecting, sending, reading every byte of the answer) has one deadline,
+    ``timeout_s`` or the client's own timeout: httpx's timeouts bound each read, so a server
+    answering a byte at a time would otherwise hold the step for ever.
+    """
     timeout: httpx.Timeout | float = timeout_s if timeout_s is not None else client.timeout
+    seconds = deadline_of(client, timeout_s)
     host = host_of(url)
     who = host if system == host else f"{system} ({host})"
     try:
-        return await client.request(
-            method, url, headers=headers, params=params, json=json, timeout=timeout
-        )
-    except httpx.TimeoutException as exc:
-        seconds = timeout_s if timeout_s is not None else client.timeout.read
-        within = f" within {seconds:g} s" if seconds is not None else ""
-        raise AdapterTimeout(
-            f"{who} did not answer {method} {urlsplit(url).path or '/'}{within}",
-            adapter=adapter,
-        ) from exc
+        async with asyncio.timeout(seconds):
+            return await client.request(
+                method, url, headers=headers, params=params, json=json, timeout=timeout
+            )
+    except (httpx.TimeoutException, TimeoutError) as exc:
+        raise AdapterTimeout(_late(who, method, url, seconds), adapter=adapter) from exc
     except httpx.UnsupportedProtocol as exc:
         raise InputError(
             f"cannot call {safe_url(url)}: only http:// and https:// URLs are supported"
@@ -209,6 +214,15 @@ async def send(
         ) from exc
     except httpx.InvalidURL as exc:
         raise InputError(f"cannot call {safe_url(url)}: {exc}") from exc
+
+
+def deadline_of(client: httpx.AsyncClient, timeout_s: float | None) -> float | None:
+    """Return the seconds a whole call may take: ``timeout_s``, else the client's longest."""
+    if timeout_s is not None:
+        return timeout_s
+    parts = client.timeout
+    given = [t for t in (parts.connect, parts.read, parts.write, parts.pool) if t is not None]
+    return max(given) if given else None
 
 
 def _connect_reason(exc: httpx.ConnectError) -> str:
@@ -284,50 +298,76 @@ async def get_with_retry(
 ) -> httpx.Response:
     """GET, retrying transient answers at most ``max_retries`` times; return the final answer.
 
+    Every attempt and every wait between them fit in one deadline, ``timeout_s`` or the
+    client's timeout, so a slow server cannot multiply it by the number of attempts.
     A transient status still answered after the last retry is raised as AdapterResponseError;
     a timeout after the last retry as AdapterTimeout. Every other answer is returned for the
     caller to interpret.
     """
-    attempts = max_retries + 1
-    for attempt in range(1, attempts + 1):
-        try:
-            response = await send(
-                client,
-                "GET",
-                url,
-                system=system,
-                adapter=adapter,
-                headers=headers,
-                params=params,
-                timeout_s=timeout_s,
-            )
-        except AdapterTimeout as exc:
-            if attempt == attempts:
-                raise AdapterTimeout(
-                    f"{exc.message} ({attempts} attempts)", adapter=adapter
-                ) from exc
-            delay = backoff_delay(attempt, None)
-            reason = "no answer"
-        else:
-            if response.status_code not in retry_statuses:
-                return response
-            if attempt == attempts:
-                raise AdapterResponseError(
-                    f"{system} still answered HTTP {response.status_code} to GET "
-                    f"{response.request.url.path} after {attempts} attempts: {excerpt(response)}",
+    seconds = deadline_of(client, timeout_s)
+    who = f"{system} ({host_of(url)})" if system != host_of(url) else system
+    late = _late(who, "GET", url, seconds, retried=max_retries > 0)
+    async with _deadline(seconds, late, adapter=adapter):
+        attempts = max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await send(
+                    client,
+                    "GET",
+                    url,
+                    system=system,
                     adapter=adapter,
-                    status_code=response.status_code,
+                    headers=headers,
+                    params=params,
+                    timeout_s=timeout_s,
                 )
-            delay = backoff_delay(attempt, response)
-            reason = f"HTTP {response.status_code}"
-        logger.warning(
-            "%s GET %s: %s; retrying in %.1f s (retry %d of %d)",
-            system,
-            urlsplit(url).path,
-            reason,
-            delay,
-            attempt,
-            max_retries,
-        )
-        await sleep(delay)
-    raise AssertionError("unreachable: the loop returns or raises on its last attempt")
+            except AdapterTimeout as exc:
+                if attempt == attempts:
+                    raise AdapterTimeout(
+                        f"{exc.message} ({attempts} attempts)", adapter=adapter
+                    ) from exc
+                delay = backoff_delay(attempt, None)
+                reason = "no answer"
+            else:
+                if response.status_code not in retry_statuses:
+                    return response
+                if attempt == attempts:
+                    raise AdapterResponseError(
+                        f"{system} still answered HTTP {response.status_code} to GET "
+                        f"{response.request.url.path} after {attempts} attempts: "
+                        f"{excerpt(response)}",
+                        adapter=adapter,
+                        status_code=response.status_code,
+                    )
+                delay = backoff_delay(attempt, response)
+                reason = f"HTTP {response.status_code}"
+            logger.warning(
+                "%s GET %s: %s; retrying in %.1f s (retry %d of %d)",
+                system,
+                urlsplit(url).path,
+                reason,
+                delay,
+                attempt,
+                max_retries,
+            )
+            await sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises on its last attempt")
+
+
+@asynccontextmanager
+async def _deadline(seconds: float | None, late: str, *, adapter: str) -> AsyncIterator[None]:
+    """Give up on the block after ``seconds``, raising AdapterTimeout with ``late``."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as exc:
+        raise AdapterTimeout(late, adapter=adapter) from exc
+
+
+def _late(who: str, method: str, url: str, seconds: float | None, *, retried: bool = False) -> str:
+    """Say that a call's deadline passed: who, what, and how long it had."""
+    text = f"{who} did not answer {method} {urlsplit(url).path or '/'}"
+    if seconds is not None:
+        text += f" within the {seconds:g} s deadline"
+        text += " (connecting, sending, reading and retries)" if retried else ""
+    return text

@@ -14,6 +14,10 @@ from agape_ops.engine.results import StepResult, table
 from agape_ops.errors import InputError
 from agape_ops.runbooks.model import REFERENCE_PATTERN
 
+#: The longest reference checked; Paystack issues far shorter ones, and a longer one is refused
+#: before it can make an oversized request.
+MAX_REFERENCE_CHARS = 200
+
 #: Every documented ``data.status`` of a verify, with what it means for the money.
 VERIFY_STATUSES: dict[str, str] = {
     "success": "paid",
@@ -40,8 +44,16 @@ LIST_COLUMNS = [
 
 
 def is_reference(reference: str) -> bool:
-    """Return whether ``reference`` has only the characters Paystack references contain."""
-    return re.fullmatch(REFERENCE_PATTERN, reference) is not None
+    """Return whether ``reference`` could be a Paystack reference and names nothing else.
+
+    Only the characters Paystack references contain, at most ``MAX_REFERENCE_CHARS`` of them,
+    and never ``.`` or ``..`` alone, which would name another endpoint of the API.
+    """
+    return (
+        len(reference) <= MAX_REFERENCE_CHARS
+        and reference.strip(".") != ""
+        and re.fullmatch(REFERENCE_PATTERN, reference) is not None
+    )
 
 
 def check_reference(reference: str) -> None:
@@ -49,8 +61,8 @@ def check_reference(reference: str) -> None:
     if not is_reference(reference):
         shown = reference if len(reference) <= 60 else reference[:60] + "…"
         raise InputError(
-            f"{shown!r} is not a Paystack reference: references contain only letters, digits, "
-            "'-', '.' and '='",
+            f"{shown!r} is not a Paystack reference: references are at most "
+            f"{MAX_REFERENCE_CHARS} letters, digits, '-', '.' and '=' (and not dots alone)",
             input_name="reference",
         )
 

@@ -106,8 +106,8 @@ class Sessions:
                     ) from exc
         except TimeoutError as exc:
             raise AdapterTimeout(
-                f"PostgreSQL: no answer from {self._location.where} within "
-                f"{pool.timeout + deadline_s:.0f} s; the server or the network is stuck",
+                f"PostgreSQL: no answer from {self._location.where} within the "
+                f"{pool.timeout + deadline_s:.0f} s deadline; the server or the network is stuck",
                 adapter=NAME,
                 step_id=step_id,
             ) from exc

@@ -3,13 +3,13 @@
 Deny by default: a read step and a preview run exactly one plain SELECT; a write step runs
 exactly one UPDATE, DELETE (both with a WHERE) or INSERT on one of the backend's own tables.
 Nothing else reaches the server: no second statement, no COMMIT, SET, LISTEN or COPY, no write
-hidden inside WITH, no function that changes the server, the session or files whatever the
-transaction (``runbooks.sql_effects`` names them). For an UPDATE or DELETE the rows it will touch
-are selected with the statement's own target, FROM/USING list and WHERE, so the count shown
-before confirming is the count the write changes. pglast parses with PostgreSQL's own parser,
-and placeholders are read with psycopg's own grammar, so the text checked here is the text the
-server runs (the adapter also pins ``standard_conforming_strings``, the one setting that changes
-how PostgreSQL reads a string).
+hidden inside WITH, no function but the built-ins known to have no side effects
+(``runbooks.sql_effects`` lists them; the linter asks the same list). For an UPDATE or DELETE
+the rows it will touch are selected with the statement's own target, FROM/USING list and WHERE,
+so the count shown before confirming is the count the write changes. pglast parses with
+PostgreSQL's own parser, and placeholders are read with psycopg's own grammar, so the text
+checked here is the text the server runs (the adapter also pins ``standard_conforming_strings``,
+the one setting that changes how PostgreSQL reads a string).
 """
 
 from __future__ import annotations

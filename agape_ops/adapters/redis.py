@@ -264,7 +264,7 @@ class RedisAdapter:
                 yield self._client
         except TimeoutError as exc:
             raise AdapterTimeout(
-                f"Redis: no answer from {self._where} within {self._deadline_s:.0f} s",
+                f"Redis: no answer from {self._where} within the {self._deadline_s:g} s deadline",
                 adapter=NAME,
                 step_id=step_id,
             ) from exc

@@ -29,6 +29,7 @@ from agape_ops.errors import (
     ShellDisabled,
     UnsafeOperation,
 )
+from agape_ops.runbooks.hazards import shell_hazard
 from agape_ops.runbooks.model import ShellCall
 
 
@@ -61,6 +62,7 @@ class ShellAdapter:
         """Run the command; a non-zero exit is a result, a timeout an error."""
         call = _shell_call(request)
         try:
+            _refuse_hazards(request, call)
             return await self._run(call)
         except AdapterError as exc:
             exc.step_id = exc.step_id or request.step.id
@@ -167,6 +169,16 @@ def _shell_call(request: AdapterRequest) -> ShellCall:
     if not isinstance(call, ShellCall):
         raise TypeError(f"the shell adapter was handed a {type(call).__name__}")
     return call
+
+
+def _refuse_hazards(request: AdapterRequest, call: ShellCall) -> None:
+    """Refuse a program chosen by a template, or code handed to an interpreter as text."""
+    written = request.step.shell.command if request.step.shell is not None else call.command
+    for command in (written, call.command):
+        if hazard := shell_hazard(command):
+            raise UnsafeOperation(
+                f"refused to run {shlex.join(call.command)}: {hazard[1]}", adapter="shell"
+            )
 
 
 def _kill_group(pid: int) -> None:

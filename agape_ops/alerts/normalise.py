@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agape_ops.alerts.limits import json_problem, structure_problem
 from agape_ops.alerts.model import Alert, AlertStatus
 from agape_ops.alerts.prose import add_error_rate, number, status_of
 from agape_ops.alerts.sources import Attachment, Block, SlackMessage, parse, parse_text
@@ -155,8 +156,9 @@ def from_slack_event(
     None for the bot's own posts, thread replies, subtypes such as joins and deletions, edits
     that change nothing visible (Slack edits a parent when its thread grows) and empty messages.
     An edit (``message_changed``) is read from the edited message, keeping the original ts.
+    None too for an event past ``limits`` (too big or too deep to read safely).
     """
-    if event.get("type", "message") != "message":
+    if event.get("type", "message") != "message" or structure_problem(event) is not None:
         return None
     message: Mapping[str, Any] = event
     if event.get("subtype") == "message_changed":
@@ -179,7 +181,8 @@ def from_slack_event(
     if view.is_empty():
         return None
     channel = _str(event.get("channel")) or _str(message.get("channel")) or None
-    return parse(view).model_copy(update={"channel": channel, "ts": ts})
+    # Validated again (not model_copy): channel and ts come from outside and are cleaned too.
+    return Alert.model_validate({**parse(view).model_dump(), "channel": channel, "ts": ts})
 
 
 def from_text(text: str) -> Alert:
@@ -266,14 +269,17 @@ def from_json(obj: Any) -> Alert | None:
 
     Accepted: an Events API envelope, a bare message event, an Alertmanager webhook payload,
     and an Alert-shaped object (title, text, labels, values, status; other keys are ignored).
-    A string is parsed first.
+    A string is parsed first. None too for a payload past ``limits`` (too big or too deep):
+    ``limits.json_problem`` and ``limits.structure_problem`` say why.
     """
     if isinstance(obj, str | bytes):
+        if json_problem(obj) is not None:
+            return None
         try:
             obj = json.loads(obj)
-        except (ValueError, RecursionError):  # malformed, or nested past the parser's stack
+        except (ValueError, RecursionError):  # malformed (the depth was checked above)
             return None
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, Mapping) or structure_problem(obj) is not None:
         return None
     if obj.get("type") == "event_callback":
         event = obj.get("event")

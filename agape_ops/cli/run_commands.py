@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import io
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -93,6 +94,10 @@ def console(dry_run: bool, actor: str | None) -> None:
 
     person = actor or getpass.getuser()
     settings = _load_settings()
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # Bytes that are not UTF-8 (a pasted binary, a wrong locale) read as U+FFFD, so the
+        # line is refused like any other odd text instead of ending the session.
+        sys.stdin.reconfigure(errors="replace")
     with asyncio.Runner() as runner:
         try:
             container = runner.run(build(settings))

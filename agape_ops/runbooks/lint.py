@@ -19,6 +19,12 @@ from jinja2 import TemplateSyntaxError, nodes
 from agape_ops.errors import Problem, RunbookError, RunbookValidationError
 from agape_ops.runbooks import sql
 from agape_ops.runbooks.fields import COMMON, FIELDS, action_of, prometheus_labels
+from agape_ops.runbooks.hazards import (
+    ADMIN_PREFIX,
+    shell_hazard,
+    template_hazard,
+    url_origin,
+)
 from agape_ops.runbooks.loader import (
     Loc,
     Located,
@@ -41,7 +47,7 @@ SETTINGS_NAMES = frozenset({"admin_api_url", "paystack_api_url", "paystack_statu
 #: What a parameter template may read: it is rendered before the step runs, so no result.
 PARAMETER_NAMES = frozenset({"inputs", "alert", "steps", "settings", "run"})
 #: Names Jinja itself provides in every template.
-_JINJA_GLOBALS = frozenset({"range", "loop", "namespace", "dict", "lipsum", "cycler", "joiner"})
+_JINJA_GLOBALS = frozenset({"range", "loop", "namespace", "dict", "cycler", "joiner"})
 JINJA_NAMES = _JINJA_GLOBALS | {"true", "false", "none", "True", "False", "None"}
 SHELL_OPERATORS = frozenset({"|", "||", "&&", ";", ">", ">>", "<", "&", "2>", "2>&1", "<<"})
 STRING_COMMAND = (
@@ -204,6 +210,7 @@ class _Linter:
                 "a prometheus query is used as written, never rendered: write the PromQL "
                 "without {{ }} or {% %}",
             )
+        self.urls(step, loc)
         self.row_actions(step, loc, known)
         if step.paystack is not None and step.paystack.references_from:
             self.references_from(step.paystack.references_from, loc, index)
@@ -235,6 +242,14 @@ class _Linter:
             self.add((*loc, "two_person"), "`two_person` only makes sense on a dangerous step")
         if step.lock is not None and not writes:
             self.add((*loc, "lock"), "`lock` only makes sense on a write or dangerous step")
+        if step.shell is not None and not writes:
+            self.add(
+                (*loc, "risk"),
+                "a shell step may change anything, whatever it runs: mark it `risk: write` (or "
+                "dangerous) with a `confirm:`, so only a responder runs it",
+            )
+        if step.shell is not None and step.auto:
+            self.add((*loc, "auto"), "a shell step never runs by itself: remove `auto: true`")
 
     def known_fields(self, step: Step, columns: frozenset[str] | None) -> frozenset[str] | None:
         """Return the names ``when``/``finding`` may read, or None when they cannot be known."""
@@ -335,7 +350,30 @@ class _Linter:
             )
         return position is not None and position < index
 
+    def urls(self, step: Step, loc: Loc) -> None:
+        """Hold an http URL and an admin API path to a declared origin and encoded inputs."""
+        if step.http is not None and not syntax_error(step.http.url, expression=False):
+            where = (*loc, "http", "url")
+            origin, rest = url_origin(step.http.url, dict.fromkeys(SETTINGS_NAMES, "x"))
+            if origin is None:
+                self.add(
+                    where,
+                    "http url must start with an origin: a literal https://host or one of "
+                    f"{_listing('{{ settings.' + s + ' }}' for s in SETTINGS_NAMES)}",
+                )
+            elif problem := template_hazard(rest, what="http url"):
+                self.add(where, problem)
+        call = step.admin_api
+        if call is not None and call.path is not None:
+            where = (*loc, "admin_api", "path")
+            if not call.path.startswith(ADMIN_PREFIX):
+                self.add(where, f"admin_api path must start with {ADMIN_PREFIX}")
+            elif problem := template_hazard(call.path, what="admin_api path"):
+                self.add(where, problem)
+
     def shell(self, command: list[str], loc: Loc) -> None:
+        if hazard := shell_hazard(command):
+            self.add((*loc, hazard[0]), hazard[1])
         bare = [_TEMPLATE.sub("x", arg) for arg in command]
         if len(command) == 1 and len(bare[0].split()) > 1:
             self.add(

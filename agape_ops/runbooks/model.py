@@ -441,13 +441,18 @@ class Runbook(Strict):
         return None
 
     def auto_steps(self) -> list[Step]:
-        """Return the steps that run by themselves when a run opens."""
+        """Return the steps that run by themselves when a run opens.
+
+        Only reads do, and never a shell step or a checklist: a command runs only when a
+        person who may run it asks.
+        """
         return [
             s
             for s in self.steps()
             if (s.auto if s.auto is not None else self.section_of(s.id) == "detection")
             and s.risk is Risk.READ
             and s.manual is None
+            and s.shell is None
         ]
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 
 from agape_ops.errors import TemplateError
+from agape_ops.runbooks.budget import BoundedEnvironment, budget_error, joined, within_time
 
 #: Names every template and condition may use besides the step's own result fields.
 CONTEXT_NAMES = frozenset({"inputs", "alert", "steps", "settings", "run", "row"})
@@ -46,13 +47,22 @@ def _join_column(rows: Any, column: str, limit: int = 10) -> str:
     return f"{shown} (+{extra} more)" if extra > 0 else shown
 
 
+def _segment(value: Any) -> str:
+    """Return a value as one percent-encoded URL path segment; refuse ``.``, ``..`` and empty."""
+    text = str(value)
+    if not text.strip(".") or "\x00" in text:
+        raise ValueError(f"{text[:60]!r} cannot be a path segment")
+    return quote(text, safe="")
+
+
 @lru_cache(maxsize=1)
-def environment() -> SandboxedEnvironment:
+def environment() -> BoundedEnvironment:
     """Return the one sandboxed environment used for every template and condition."""
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env = BoundedEnvironment()
     env.filters["percent"] = _percent
     env.filters["naira"] = _naira
     env.filters["join_column"] = _join_column
+    env.filters["segment"] = _segment
     return env
 
 
@@ -76,7 +86,10 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     if not is_template(source):
         return source
     try:
-        return str(_compiled_template(source).render(**context))
+        template = _compiled_template(source)
+        return within_time(lambda: joined(template.generate(**context)))
+    except RecursionError as exc:
+        raise TemplateError(f"template {shorten(source)!r} nests too deeply") from exc
     except UndefinedError as exc:
         raise TemplateError(f"template {source!r}: {exc.message}") from exc
     except SecurityError as exc:
@@ -90,7 +103,10 @@ def render(source: str, context: Mapping[str, Any]) -> str:
 def evaluate(condition: str, context: Mapping[str, Any]) -> Any:
     """Evaluate a condition expression; raise TemplateError when it cannot be evaluated."""
     try:
-        return _compiled_expression(condition)(**context)
+        expression = _compiled_expression(condition)
+        return within_time(lambda: expression(**context))
+    except RecursionError as exc:
+        raise TemplateError(f"condition `{shorten(condition)}` nests too deeply") from exc
     except UndefinedError as exc:
         raise TemplateError(f"condition `{condition}`: {exc.message}") from exc
     except SecurityError as exc:
@@ -102,15 +118,27 @@ def evaluate(condition: str, context: Mapping[str, Any]) -> Any:
 
 
 def syntax_error(source: str, *, expression: bool) -> str | None:
-    """Return the syntax error of a template or expression, or None when it parses."""
+    """Return the syntax error of a template or expression, or None when it parses.
+
+    Its constant parts are evaluated within the budget (``budget.py``): one that would take
+    more time or memory than a render may is an error too.
+    """
     try:
         if expression:
             environment().compile_expression(source)
-        else:
-            environment().parse(source)
+        tree = environment().parse("{{ (" + source + ") }}" if expression else source)
     except TemplateSyntaxError as exc:
         return str(exc.message)
+    except RecursionError:
+        return "it nests too deeply"
+    if (problem := budget_error(environment(), tree)) is not None:
+        return f"it would take too much: {problem}"
     return None
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """Return ``text`` cut to ``limit`` characters for a message, the cut marked."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def references(source: str, *, expression: bool) -> set[tuple[str, ...]]:

@@ -11,6 +11,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from agape_ops.runbooks.values import MAX_TEXT_CHARS, text_problem
+
 #: Every subcommand: its syntax and what it does, in the order help lists them.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "help": ("help", "show these subcommands"),
@@ -58,8 +60,11 @@ _BARE = frozenset(
     {"help", "runbooks", "runs", "status", "ack", "mitigated", "close", "contacts", "dashboards"}
 )
 
-_RUN_ID = re.compile(r"[A-Za-z][A-Za-z0-9]*-\d+")
-_STEP = re.compile(r"[a-z][a-z0-9_]*|\d+")
+#: Numbers are ASCII digits only (``²`` and ``①`` are digits to Python, not numbers to int())
+#: and short: a run number has at most 9, a step or item number at most 4.
+_RUN_ID = re.compile(r"[A-Za-z][A-Za-z0-9]{0,15}-[0-9]{1,9}")
+_STEP = re.compile(r"[a-z][a-z0-9_]{0,63}|[0-9]{1,4}")
+_NUMBER = re.compile(r"[0-9]{1,4}")
 _RUNBOOK_ID = re.compile(r"[a-z][a-z0-9-]*")
 _INPUT_NAME = re.compile(r"[a-z][a-z0-9_]*")
 #: Slack turns typed quotes into typographic ones; read them as the plain quotes meant.
@@ -96,8 +101,18 @@ def usage_lines() -> list[str]:
     return [f"{syntax.ljust(width)}  {what}" for syntax, what in SUBCOMMANDS.values()]
 
 
+def number(word: str) -> int | None:
+    """Return the step or item number a person typed (1 to 9999 in ASCII digits), or None."""
+    return int(word) if _NUMBER.fullmatch(word) and int(word) > 0 else None
+
+
 def parse(text: str) -> OpsCommand | OpsUsage:
-    """Parse the text after `/ops` (a leading `/ops` is ignored); empty text means help."""
+    """Parse the text after `/ops` (a leading `/ops` is ignored); empty text means help.
+
+    Text that is too long or holds a NUL, a control code or invalid Unicode is refused whole.
+    """
+    if (problem := text_problem(text, limit=MAX_TEXT_CHARS, what="the command")) is not None:
+        return OpsUsage(f"{problem[0].upper()}{problem[1:]}; nothing was done.")
     text = text.strip().translate(_SMART_QUOTES)
     if text == "/ops" or text.startswith("/ops "):
         text = text[4:].strip()
@@ -193,9 +208,11 @@ def _done(run_id: str | None, rest: str) -> OpsCommand | OpsUsage:
         return _syntax("done")
     items: list[int] = []
     for word in numbers.replace(",", " ").split():
-        if not word.isdigit() or int(word) < 1:
+        item = number(word)
+        if item is None:
+            shown = word if len(word) <= 20 else word[:20] + "…"
             return OpsUsage(
-                f"`{word}` is not an item number (1, 2, ...). Usage: /ops {SUBCOMMANDS['done'][0]}"
+                f"`{shown}` is not an item number (1, 2, ...). Usage: /ops {SUBCOMMANDS['done'][0]}"
             )
-        items.append(int(word))
+        items.append(item)
     return OpsCommand("done", run_id=run_id, target=step, items=tuple(dict.fromkeys(items)))

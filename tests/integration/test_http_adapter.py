@@ -108,7 +108,7 @@ async def test_the_per_call_timeout_is_used_and_a_timeout_is_an_error(
         raise httpx.ReadTimeout("timed out", request=request)
 
     router.get(STATUS_JSON).mock(side_effect=slow)
-    with pytest.raises(AdapterTimeout, match=r"within 0\.25 s") as err:
+    with pytest.raises(AdapterTimeout, match=r"within the 0\.25 s deadline") as err:
         await HttpAdapter(client).execute(_request(HttpCall(url=STATUS_JSON, timeout_s=0.25)))
     assert seen == [0.25]
     assert err.value.step_id == "ping_site"

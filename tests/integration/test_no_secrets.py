@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -223,10 +224,15 @@ async def test_http_checks_never_show_a_password_or_a_key(
     _assert_clean(said + log.lines)
 
 
-async def test_shell_never_shows_a_secret_it_was_given(redactor: Redactor, log: Lines) -> None:
-    code = "import sys; print(sys.argv[1]); print(sys.argv[2], file=sys.stderr); sys.exit(1)"
+async def test_shell_never_shows_a_secret_it_was_given(
+    redactor: Redactor, log: Lines, tmp_path: Path
+) -> None:
+    script = tmp_path / "echo_secrets.py"
+    script.write_text(
+        "import sys; print(sys.argv[1]); print(sys.argv[2], file=sys.stderr); sys.exit(1)"
+    )
     call = ShellCall(
-        command=[sys.executable, "-c", code, PAYSTACK_KEY, DSN], env={"ADMIN_TOKEN": ADMIN_TOKEN}
+        command=[sys.executable, str(script), PAYSTACK_KEY, DSN], env={"ADMIN_TOKEN": ADMIN_TOKEN}
     )
     enabled = RedactingAdapter(ShellAdapter(enabled=True), redactor)
     disabled = RedactingAdapter(ShellAdapter(enabled=False), redactor)

@@ -483,22 +483,27 @@ CREATE FUNCTION make_writable() RETURNS text LANGUAGE sql
 """
 
 
-async def test_what_no_list_foresees_is_stopped_by_read_only_and_the_session_reset(
+async def test_functions_not_known_to_be_harmless_are_refused_before_they_run(
     adapter: PostgresAdapter, world: Conn, pool: AsyncConnectionPool
 ) -> None:
-    """The backend's own functions pass the check by name; the server and the reset remain."""
+    """The backend's own functions, and SQL given as text, never reach the server."""
     await world.execute(BACKEND_FUNCTIONS)
     clean = await session_of(pool)
     before = await snapshot(world)
-    locked = await adapter.execute(request("SELECT take_lock() AS locked"))
-    assert locked.rows == [{"locked": 1}]
-    moved = await adapter.execute(request("SELECT sticky_path() AS path"))
-    assert moved.rows == [{"path": "pg_catalog"}]
-    assert await session_of(pool) == clean
-    assert await snapshot(world) == before  # the advisory lock went with the session reset
-    with pytest.raises(UnsafeOperation, match="read step tried to write"):
-        await adapter.execute(request("SELECT sneaky_write() AS n"))
-    with pytest.raises(AdapterResponseError, match="read-write mode must be set before"):
-        await adapter.execute(request("SELECT make_writable() AS rw"))
-    assert await snapshot(world) == before
+    cur = await world.execute("SELECT pg_backend_pid()")
+    row = await cur.fetchone()
+    assert row is not None
+    victim = row[0]
+    hostile = [
+        "SELECT take_lock() AS locked",
+        "SELECT sticky_path() AS path",
+        "SELECT sneaky_write() AS n",
+        "SELECT make_writable() AS rw",
+        "SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery"
+        f" FROM pg_stat_activity WHERE pg_terminate_backend({victim})') AS q",
+    ]
+    for sql in hostile:
+        with pytest.raises(UnsafeOperation, match="nothing was run"):
+            await adapter.execute(request(sql))
+    assert await snapshot(world) == before  # the other session is alive and nothing changed
     assert await session_of(pool) == clean

@@ -119,7 +119,7 @@ diagnosis:
     admin_api:
       action: call
       method: GET
-      path: '/api/v1/admin/sessions/{{ inputs.token }}'
+      path: '/api/v1/admin/sessions/{{ inputs.token | segment }}'
   - id: session_rows
     title: Users whose email is the token
     inputs: [token]

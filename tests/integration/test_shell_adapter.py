@@ -26,10 +26,21 @@ def _request(call: ShellCall) -> AdapterRequest:
     return AdapterRequest(run_id="r1", step=step, call=call, idempotency_key="k")
 
 
+#: Where each test's scripts go: a shell step runs script files, never ``python -c`` code.
+_scripts: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _script_dir(tmp_path: Path) -> None:
+    _scripts[:] = [tmp_path]
+
+
 def _python(
     code: str, *, env: dict[str, str] | None = None, timeout_s: float | None = None
 ) -> AdapterRequest:
-    return _request(ShellCall(command=[PY, "-c", code], env=env or {}, timeout_s=timeout_s))
+    script = _scripts[0] / f"step{len(list(_scripts[0].glob('*.py')))}.py"
+    script.write_text(code, encoding="utf-8")
+    return _request(ShellCall(command=[PY, str(script)], env=env or {}, timeout_s=timeout_s))
 
 
 async def test_runs_the_argument_list_and_captures_stdout_and_stderr() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from agape_ops.alerts.limits import MAX_DEPTH, structure_problem
 from agape_ops.alerts.model import Alert, AlertStatus
 from agape_ops.alerts.normalise import from_json, from_slack_event, from_text
 from agape_ops.alerts.prose import plain
@@ -500,16 +501,18 @@ def test_a_subtype_that_is_not_a_string_is_not_an_alert(subtype: Any) -> None:
     assert from_slack_event(person("HighErrorRate on api", subtype=subtype)) is None
 
 
-def test_rich_text_nested_deeper_than_the_stack_is_read_without_crashing() -> None:
+def test_rich_text_nested_deeper_than_the_stack_is_turned_away_without_crashing() -> None:
     element: dict[str, Any] = {"type": "text", "text": "lost in the depths"}
     for _ in range(600):
         element = {"type": "rich_text_section", "elements": [element]}
     message = bot_message("[FIRING:1] HighErrorRate", username="Prometheus") | {
         "blocks": [{"type": "rich_text", "elements": [element]}]
     }
-    alert = parsed(message)
-    assert alert.alertname == "HighErrorRate"
-    assert "lost in the depths" not in alert.text
+    assert from_slack_event(message, own_bot_id=OWN_BOT, own_user_id=OWN_USER) is None
+    assert structure_problem(message) == f"the alert nests deeper than {MAX_DEPTH} levels"
+    near = {"type": "rich_text_section", "elements": [{"type": "text", "text": "near the top"}]}
+    shallow = message | {"blocks": [{"type": "rich_text", "elements": [near]}]}
+    assert "near the top" in parsed(shallow).text
 
 
 @pytest.mark.parametrize(

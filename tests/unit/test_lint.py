@@ -202,7 +202,7 @@ def test_settings_and_row_are_refused_in_parameters_but_row_is_fine_in_findings(
     body = """detection:
   - id: health
     title: Health
-    http: {url: "{{ row.url }}"}
+    http: {url: "https://shop.test/{{ row.url | segment }}"}
     finding: "{{ row.url }} {{ settings.paystack_status_url }}"
 """
     [problem] = lint_text(tmp_path, body)
@@ -213,8 +213,10 @@ def test_shell_templates_with_spaces_are_one_argument(tmp_path: Path) -> None:
     body = """actions:
   - id: process
     title: Process
+    risk: write
+    confirm: Process?
     shell:
-      command: ["{{ settings.admin_api_url }}"]
+      command: [echo, "{{ settings.admin_api_url }}"]
       env: {TARGET: "{{ inputs.nope }}"}
 """
     [problem] = lint_text(tmp_path, body)
@@ -230,7 +232,7 @@ def test_admin_api_path_and_json_strings_are_parameter_templates(tmp_path: Path)
     admin_api:
       action: call
       method: POST
-      path: "/api/v1/admin/{{ status }}"
+      path: "/api/v1/admin/{{ status | segment }}"
       json: {ids: ["{{ steps.post.id }}"]}
 """
     problems = lint_text(tmp_path, body)
