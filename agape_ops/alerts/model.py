@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agape_ops.runbooks.values import clean_text
+from agape_ops.values import clean_text
 
 #: The longest title, text and link kept; longer ones are cut, the cut marked.
 _TEXT_LIMITS = {

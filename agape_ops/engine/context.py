@@ -29,6 +29,7 @@ from agape_ops.runbooks.model import (
     Strict,
 )
 from agape_ops.runbooks.templating import evaluate, render
+from agape_ops.values import check_text
 
 
 def base_context(
@@ -148,16 +149,25 @@ def resolve_inputs(
 ) -> tuple[dict[str, str], list[str]]:
     """Return the step's input values (validated) and the names still missing.
 
-    A value comes from the command, then the run's earlier inputs, then the alert, then the
-    input's default. Each is checked against the input's pattern; a bad value is an
-    InputError naming the input and what it should look like.
+    A value given with the command is used as given (empty is an error, never "the old one").
+    A step that changes things takes every value from the person pressing it: a value someone
+    else gave earlier, or an alert's, may prefill the form but never feeds the change unasked.
+    A read falls back to the run's earlier inputs, then the alert, then the input's default.
+    Each is checked against the input's pattern; a bad value is an InputError naming the input
+    and what it should look like.
     """
     alert = Alert.model_validate(run.alert) if run.alert else None
     values: dict[str, str] = {}
     missing: list[str] = []
     for name in step.inputs:
         spec = runbook.inputs[name]
-        value = given.get(name) or run.inputs.get(name)
+        if name in given:
+            values[name] = validate_input(name, spec, given[name])
+            continue
+        if step.changes_things:
+            missing.append(name)
+            continue
+        value = run.inputs.get(name)
         if value is None and alert is not None and spec.from_alert:
             found = alert.lookup(spec.from_alert)
             value = str(found) if found is not None else None
@@ -185,8 +195,12 @@ def validate_input(name: str, spec: Input, value: str) -> str:
 def validate_value(
     name: str, value: str, *, pattern: str, label: str, example: str | None, secret: bool
 ) -> str:
-    """Return the value stripped, or raise InputError saying what it should look like."""
-    value = value.strip()
+    """Return the value stripped, or raise InputError saying what it should look like.
+
+    Text no store or terminal can hold safely (NUL, a lone surrogate, control codes, an
+    oversized value) is refused first, the same way on both stores.
+    """
+    value = check_text(value, name=name).strip()
     if not re.fullmatch(pattern, value):
         hint = f" (for example {example})" if example else ""
         shown = "the value given" if secret else f"“{value[:80]}”"

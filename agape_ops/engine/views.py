@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from agape_ops.alerts.model import Alert
 from agape_ops.engine.commands import (
     Acknowledge,
     Command,
@@ -292,9 +293,14 @@ def step_buttons(run_id: str, step: Step) -> tuple[Button, ...]:
 def input_fields(runbook: Runbook, step: Step, run: Run) -> tuple[InputField, ...]:
     """Return the form a step's inputs need, prefilled with what the run knows (never secrets)."""
     fields = []
+    alert = Alert.model_validate(run.alert) if run.alert else None
     for name in step.inputs:
         spec = runbook.inputs[name]
-        known = None if spec.secret else run.inputs.get(name, spec.default)
+        known = run.inputs.get(name)
+        if known is None and alert is not None and spec.from_alert:
+            found = alert.lookup(spec.from_alert)
+            known = str(found) if found is not None else None
+        known = None if spec.secret else known if known is not None else spec.default
         fields.append(
             InputField(
                 name=name,

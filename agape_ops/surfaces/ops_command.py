@@ -11,7 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from agape_ops.runbooks.values import MAX_TEXT_CHARS, text_problem
+from agape_ops.values import MAX_TEXT_CHARS, text_problem
 
 #: Every subcommand: its syntax and what it does, in the order help lists them.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {

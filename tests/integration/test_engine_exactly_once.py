@@ -36,7 +36,14 @@ def _only_one_executed(outcomes: list[Outcome]) -> Outcome:
 
 async def test_fifty_concurrent_deliveries_of_a_step_execute_it_once(harness: Harness) -> None:
     run = await harness.start_run()
-    command = RunStep(run.id, "restock_sku", actor=RESPONDER, key="click-42", confirmed=True)
+    command = RunStep(
+        run.id,
+        "restock_sku",
+        inputs={"sku": "TEE-042"},
+        actor=RESPONDER,
+        key="click-42",
+        confirmed=True,
+    )
 
     outcomes = await asyncio.gather(*(harness.engine.execute(command) for _ in range(DELIVERIES)))
 
@@ -97,7 +104,9 @@ async def test_a_repeated_refusal_answers_with_the_same_refusal_and_is_recorded_
 
 async def test_a_delivery_after_a_restart_executes_nothing(harness: Harness) -> None:
     run = await harness.start_run()
-    command = RunStep(run.id, "restock_sku", actor=RESPONDER, key="k", confirmed=True)
+    command = RunStep(
+        run.id, "restock_sku", inputs={"sku": "TEE-042"}, actor=RESPONDER, key="k", confirmed=True
+    )
     first = await harness.engine.execute(command)
 
     await harness.reopen()
@@ -113,7 +122,14 @@ async def test_two_engines_on_one_store_execute_a_shared_click_once(harness: Har
     other_store = await open_store(harness.url)
     try:
         other = build_engine(other_store, harness.adapters, harness.clock)
-        command = RunStep(run.id, "restock_sku", actor=RESPONDER, key="k", confirmed=True)
+        command = RunStep(
+            run.id,
+            "restock_sku",
+            inputs={"sku": "TEE-042"},
+            actor=RESPONDER,
+            key="k",
+            confirmed=True,
+        )
         engines = [harness.engine, other] * (DELIVERIES // 2)
 
         outcomes = await asyncio.gather(*(engine.execute(command) for engine in engines))
@@ -211,7 +227,14 @@ async def test_an_interrupted_write_says_it_may_have_taken_effect_and_its_click_
 ) -> None:
     run = await harness.start_run()
     harness.postgres.hold("restock_sku")
-    command = RunStep(run.id, "restock_sku", actor=RESPONDER, key="click-9", confirmed=True)
+    command = RunStep(
+        run.id,
+        "restock_sku",
+        inputs={"sku": "TEE-042"},
+        actor=RESPONDER,
+        key="click-9",
+        confirmed=True,
+    )
     abandoned = asyncio.create_task(harness.engine.execute(command))
     await wait_for(harness.postgres.entered["restock_sku"])
 

@@ -232,7 +232,7 @@ async def test_a_run_continues_on_a_store_reopened_from_scratch(harness: Harness
 
     await harness.reopen()
     harness.clock.advance(minutes=1)
-    restocked = await harness.step(run.id, "restock_sku", confirmed=True)
+    restocked = await harness.step(run.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True)
     finished = await harness.mark(run.id, "contact_customers", 1)
     resolved = await harness.set_state(run.id, "resolved")
     second = await harness.start_run(with_alert=False, actor=RESPONDER)

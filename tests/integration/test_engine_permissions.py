@@ -36,7 +36,9 @@ async def test_anyone_may_run_a_read_step(harness: Harness, actor: str) -> None:
 async def test_responders_and_approvers_may_run_a_write_step(harness: Harness, actor: str) -> None:
     run = await harness.start_run()
 
-    outcome = await harness.step(run.id, "restock_sku", actor=actor, confirmed=True)
+    outcome = await harness.step(
+        run.id, "restock_sku", inputs={"sku": "TEE-042"}, actor=actor, confirmed=True
+    )
 
     assert outcome.ok, outcome.message
     assert outcome.step is not None
@@ -48,7 +50,9 @@ async def test_a_stranger_is_refused_a_write_step_and_told_who_may(harness: Harn
     run = await harness.start_run()
     before = await harness.run(run.id)
 
-    outcome = await harness.step(run.id, "restock_sku", actor=STRANGER, confirmed=True)
+    outcome = await harness.step(
+        run.id, "restock_sku", inputs={"sku": "TEE-042"}, actor=STRANGER, confirmed=True
+    )
 
     assert not outcome.ok
     assert outcome.error == "PermissionDenied"
@@ -90,7 +94,9 @@ async def test_with_nobody_configured_the_refusal_says_so(harness: Harness) -> N
     harness.engine.permissions = Permissions()
     run = await harness.start_run()
 
-    outcome = await harness.step(run.id, "restock_sku", actor=RESPONDER, confirmed=True)
+    outcome = await harness.step(
+        run.id, "restock_sku", inputs={"sku": "TEE-042"}, actor=RESPONDER, confirmed=True
+    )
 
     assert not outcome.ok
     assert "nobody is configured" in outcome.message
@@ -213,8 +219,12 @@ async def test_a_stranger_may_not_tick_off_a_write_checklist(harness: Harness) -
     run = await harness.start_run()
 
     refused = await harness.mark(run.id, "isolate", 0, actor=STRANGER)
-    allowed = await harness.mark(run.id, "isolate", 0, actor=RESPONDER)
+    unconfirmed = await harness.mark(run.id, "isolate", 0, actor=RESPONDER)
+    allowed = await harness.engine.execute(
+        MarkItemDone(run.id, "isolate", 0, RESPONDER, harness.key(), confirmed=True)
+    )
 
+    assert unconfirmed.status is Status.NEEDS_CONFIRMATION  # a checklist that changes things
     assert not refused.ok
     assert refused.error == "PermissionDenied"
     assert "“Isolate the checkout” requires a responder" in refused.message

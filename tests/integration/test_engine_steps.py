@@ -53,27 +53,53 @@ async def test_an_invalid_input_is_refused_naming_it_and_its_example(harness: Ha
     assert (await harness.run(run.id)).acknowledged_at is None
 
 
-async def test_an_input_comes_from_the_alert(harness: Harness) -> None:
+async def test_a_write_asks_for_its_input_even_when_the_alert_names_it(harness: Harness) -> None:
     run = await harness.start_run()
 
-    outcome = await harness.step(run.id, "restock_sku", confirmed=True)
+    asked = await harness.step(run.id, "restock_sku", confirmed=True)
+    view = await harness.engine.view(run.id)
+    given = await harness.step(run.id, "restock_sku", confirmed=True, inputs={"sku": "TEE-042"})
 
-    assert outcome.ok, outcome.message
-    assert harness.postgres.calls("restock_sku")[0].params == {"sku": "TEE-042"}
+    assert asked.needs_inputs == ["sku"]
+    (field,) = view.step("restock_sku").inputs
+    assert field.prefilled == "TEE-042"  # offered from the alert, not used unasked
+    assert given.ok, given.message
+    assert [c.params for c in harness.postgres.calls("restock_sku")] == [{"sku": "TEE-042"}]
     assert (await harness.run(run.id)).inputs == {"sku": "TEE-042"}
 
 
-async def test_an_input_given_earlier_is_used_by_later_steps(harness: Harness) -> None:
+async def test_an_input_given_earlier_feeds_reads_and_prefills_writes(harness: Harness) -> None:
     run = await harness.start_run(with_alert=False, actor=RESPONDER)
 
     provided = await harness.provide(run.id, "sku", " CAP-007 ")
-    outcome = await harness.step(run.id, "restock_sku", confirmed=True)
+    write = await harness.step(run.id, "restock_sku", confirmed=True)
+    reference = await harness.provide(run.id, "reference", "T123456789")
+    read = await harness.step(run.id, "verify_payment")
 
     assert provided.ok
-    assert outcome.ok, outcome.message
-    assert harness.postgres.calls("restock_sku")[0].params == {"sku": "CAP-007"}
+    assert write.needs_inputs == ["sku"]  # a value someone gave earlier never feeds a change
+    assert harness.postgres.calls("restock_sku") == []
+    (field,) = (await harness.engine.view(run.id)).step("restock_sku").inputs
+    assert field.prefilled == "CAP-007"
+    assert reference.ok
+    assert read.ok, read.message
+    assert (
+        harness.adapters["paystack"].calls("verify_payment")[0].call.model_dump()["reference"]
+        == "T123456789"
+    )
     provided_event = next(e for e in await harness.events(run.id) if e.kind == "input.provided")
     assert provided_event.summary == "sku = CAP-007"
+
+
+async def test_an_empty_value_is_an_error_never_the_one_given_before(harness: Harness) -> None:
+    run = await harness.start_run(with_alert=False, actor=RESPONDER)
+    await harness.provide(run.id, "reference", "T123456789")
+
+    empty = await harness.step(run.id, "verify_payment", inputs={"reference": ""})
+
+    assert not empty.ok
+    assert empty.error == "InputError"
+    assert harness.adapters["paystack"].calls("verify_payment") == []
 
 
 async def test_an_input_given_with_the_command_wins_over_the_alert(harness: Harness) -> None:
@@ -158,7 +184,7 @@ async def test_a_write_without_confirmation_asks_for_it_and_executes_nothing(
 ) -> None:
     run = await harness.start_run()
 
-    outcome = await harness.step(run.id, "restock_sku")
+    outcome = await harness.step(run.id, "restock_sku", inputs={"sku": "TEE-042"})
 
     assert not outcome.ok
     assert outcome.needs_confirmation
@@ -173,8 +199,10 @@ async def test_a_write_without_confirmation_asks_for_it_and_executes_nothing(
 async def test_a_plan_shows_what_a_write_would_do_and_changes_nothing(harness: Harness) -> None:
     run = await harness.start_run()
 
-    plan = await harness.engine.plan(run.id, "restock_sku", {})
+    unasked = await harness.engine.plan(run.id, "restock_sku", {})
+    plan = await harness.engine.plan(run.id, "restock_sku", {"sku": "TEE-042"})
 
+    assert unasked.missing_inputs == ("sku",)
     assert plan.description == "postgres restock_sku with {'sku': 'TEE-042'}"
     assert plan.confirm == "Set the stock of this SKU to 0?"
     assert plan.preview is not None
@@ -199,9 +227,13 @@ async def test_a_lock_is_held_by_one_run_until_it_resolves(harness: Harness) -> 
     first = await harness.start_run()
     second = await harness.start_run()
 
-    taken = await harness.step(first.id, "restock_sku", confirmed=True)
-    refused = await harness.step(second.id, "restock_sku", confirmed=True)
-    again_by_holder = await harness.step(first.id, "restock_sku", confirmed=True)
+    taken = await harness.step(first.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True)
+    refused = await harness.step(
+        second.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True
+    )
+    again_by_holder = await harness.step(
+        first.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True
+    )
 
     assert taken.ok, taken.message
     assert (refused.ok, refused.error) == (False, "LockHeld")
@@ -219,7 +251,7 @@ async def test_a_lock_is_held_by_one_run_until_it_resolves(harness: Harness) -> 
     assert "restock_sku" not in await harness.steps(second.id)
 
     assert (await harness.set_state(first.id, "resolved")).ok
-    after = await harness.step(second.id, "restock_sku", confirmed=True)
+    after = await harness.step(second.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True)
 
     assert after.ok, after.message
     assert harness.postgres.calls("restock_sku")[-1].run_id == "INC-2"
@@ -229,7 +261,9 @@ async def test_a_run_whose_runbook_is_no_longer_loaded_still_resolves_and_frees_
     harness: Harness,
 ) -> None:
     first = await harness.start_run()
-    assert (await harness.step(first.id, "restock_sku", confirmed=True)).ok
+    assert (
+        await harness.step(first.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True)
+    ).ok
     loaded = harness.engine
     harness.engine = ef.build_engine(harness.store, harness.adapters, harness.clock, runbooks={})
 
@@ -239,7 +273,7 @@ async def test_a_run_whose_runbook_is_no_longer_loaded_still_resolves_and_frees_
     assert (await harness.kinds(first.id))[-1] == "run.resolved"
     harness.engine = loaded
     second = await harness.start_run()
-    after = await harness.step(second.id, "restock_sku", confirmed=True)
+    after = await harness.step(second.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True)
     assert after.ok, after.message
     assert harness.postgres.calls("restock_sku")[-1].run_id == second.id
 
@@ -248,8 +282,10 @@ async def test_a_rehearsal_does_not_take_a_lock(harness: Harness) -> None:
     rehearsal = await harness.start_run(rehearsal=True)
     real = await harness.start_run()
 
-    shown = await harness.step(rehearsal.id, "restock_sku", confirmed=True)
-    done = await harness.step(real.id, "restock_sku", confirmed=True)
+    shown = await harness.step(
+        rehearsal.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True
+    )
+    done = await harness.step(real.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True)
 
     assert shown.ok, shown.message
     assert done.ok, done.message
@@ -263,7 +299,7 @@ async def test_a_rehearsal_runs_reads_for_real_and_only_shows_writes(harness: Ha
     run = await harness.start_run(rehearsal=True)
 
     read = await harness.step(run.id, "orders_on_sku")
-    write = await harness.step(run.id, "restock_sku", confirmed=True)
+    write = await harness.step(run.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True)
     dangerous = await harness.step(run.id, "correct_stock", actor=APPROVER, confirmed=True)
 
     assert len(harness.postgres.calls("negative_stock")) == 1

@@ -27,7 +27,9 @@ async def _finished_run(harness: Harness) -> Run:
     harness.clock.advance(minutes=4)
     await harness.step(run.id, "orders_on_sku", actor=STRANGER)
     harness.clock.advance(minutes=5)
-    await harness.step(run.id, "restock_sku", actor=RESPONDER, confirmed=True)
+    await harness.step(
+        run.id, "restock_sku", inputs={"sku": "TEE-042"}, actor=RESPONDER, confirmed=True
+    )
     await harness.step(run.id, "correct_stock", actor=RESPONDER, confirmed=True)
     await harness.step(run.id, "correct_stock", actor=APPROVER, confirmed=True)
     await harness.step(run.id, "correct_stock", actor=SECOND_APPROVER, confirmed=True)

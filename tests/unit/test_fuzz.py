@@ -29,8 +29,8 @@ from agape_ops.engine.context import validate_input
 from agape_ops.errors import InputError
 from agape_ops.runbooks.lint import lint_paths
 from agape_ops.runbooks.model import Input
-from agape_ops.runbooks.values import check_text, text_problem
 from agape_ops.surfaces.ops_command import SUBCOMMANDS, OpsCommand, OpsUsage, parse
+from agape_ops.values import check_text, text_problem
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 

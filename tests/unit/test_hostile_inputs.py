@@ -16,8 +16,8 @@ from agape_ops.alerts.limits import MAX_DEPTH, json_problem, structure_problem
 from agape_ops.alerts.model import Alert
 from agape_ops.alerts.normalise import from_json, from_slack_event, from_text
 from agape_ops.errors import InputError
-from agape_ops.runbooks.values import MAX_VALUE_CHARS, check_text, clean_text, text_problem
 from agape_ops.surfaces.ops_command import OpsCommand, OpsUsage, number, parse
+from agape_ops.values import MAX_VALUE_CHARS, check_text, clean_text, text_problem
 
 HUGE = "9" * 4301
 

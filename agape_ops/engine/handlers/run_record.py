@@ -28,12 +28,10 @@ from agape_ops.engine.steps import BOT
 from agape_ops.engine.unit import Unit
 from agape_ops.errors import InputError, InvalidTransition, PermissionDenied, StepBusy
 from agape_ops.runbooks.model import Step
+from agape_ops.values import MAX_TEXT_CHARS, check_text
 
 if TYPE_CHECKING:  # the engine imports the handlers' registry
     from agape_ops.engine.engine import Engine
-
-#: The longest note kept on the timeline.
-MAX_NOTE = 2000
 
 
 async def mark_item(engine: Engine, unit: Unit, command: MarkItemDone) -> Outcome:
@@ -138,10 +136,10 @@ async def note(engine: Engine, unit: Unit, command: AddNote) -> Outcome:
     run = await unit.run(command.run_id)
     if run.state is RunState.CLOSED:
         raise InvalidTransition(f"{run.id} is closed; notes can no longer be added")
-    text = command.text.strip()
+    text = check_text(command.text, limit=MAX_TEXT_CHARS, what="the note").strip()
     if not text:
         raise InputError("a note needs some text")
-    unit.record(run, command.actor, "note.added", text[:MAX_NOTE])
+    unit.record(run, command.actor, "note.added", text)
     return Outcome(Status.DONE, "Note added", run=run)
 
 

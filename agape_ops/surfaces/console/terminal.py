@@ -64,16 +64,23 @@ class Terminal:
         return answer
 
     def ask_inputs(self, fields: Sequence[InputField]) -> dict[str, str]:
-        """Prompt for each input with its description and example until it validates."""
+        """Prompt for each input with its description and example until it validates.
+
+        A value the run already knows is offered in brackets (Enter takes it), never used
+        without asking; a secret is never offered.
+        """
         values: dict[str, str] = {}
         for field in fields:
             name = field.name
             example = f" (for example {field.example})" if field.example else ""
-            self.show(render.note_line(f"{name}: {field.label}{example}; empty cancels"))
+            known = field.prefilled if not field.secret else None
+            how = f"Enter keeps {known}" if known else "empty cancels"
+            self.show(render.note_line(f"{name}: {field.label}{example}; {how}"))
+            prompt = f"{name} [{known}]> " if known else f"{name}> "
             while True:
-                answer = self.ask(f"{name}> ", secret=field.secret)
+                answer = self.ask(prompt, secret=field.secret, empty_ok=bool(known))
                 try:
-                    values[name] = field.validate(answer)
+                    values[name] = field.validate(answer if answer.strip() else known or "")
                     break
                 except InputError as exc:
                     self.show(render.error_line(exc.message))
