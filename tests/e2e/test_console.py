@@ -523,3 +523,21 @@ def test_timeline_of_an_unknown_run_is_one_line_and_status_1(
     result = agape(env, tmp_path, "timeline", "INC-99")
     assert result.returncode == 1
     assert result.stderr.strip() == "agape-ops: no run INC-99; `agape-ops runs` lists them"
+
+
+def test_a_write_that_cannot_run_says_why_and_asks_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    without_postgres = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+    console = Session(without_postgres, tmp_path, "--as", PERSON)
+    try:
+        console.type(NEGATIVE_STOCK, "INC-1> ")
+        shown = console.type("5", "INC-1> ")
+        after = console.type("/ops status", "INC-1> ")
+    finally:
+        console.close()
+
+    assert "Cannot run it: PostgreSQL is not configured: set DATABASE_URL" in shown
+    assert "Type yes" not in shown
+    assert "Set stock to 0 on every product variant" not in shown  # no question to answer
+    assert "not a command" not in after
