@@ -128,9 +128,6 @@ def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_s: float) -> None:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             _use_wal(cursor, busy_timeout_s)
             cursor.execute("PRAGMA synchronous = NORMAL")
-        except BaseException:
-            dbapi_connection.close()  # never leave a half-tuned connection open behind us
-            raise
         finally:
             cursor.close()
 

@@ -373,7 +373,7 @@ async def test_timeouts_every_time_raise_adapter_timeout_naming_the_host(
     with pytest.raises(
         AdapterTimeout,
         match=r"Prometheus \(prometheus.test:9090\) did not answer GET "
-        r"/api/v1/query within 2 s \(4 attempts\)",
+        r"/api/v1/query within the 2 s deadline \(4 attempts\)",
     ):
         await adapter.execute(_instant())
     assert route.call_count == 4

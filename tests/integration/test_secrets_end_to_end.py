@@ -364,13 +364,15 @@ async def walk_a_real_run(shown: Shown) -> str:
     bad_start = StartRun("secret-drill", PERSON, shown.key(), inputs={"token": TOKEN_INVALID})
     assert not (await shown.send(bad_start)).ok
     # The write: planned, asked to confirm, done; then given another token, and failing.
-    await shown.plan(run_id, "revoke_sessions", token=TOKEN_PROVIDED)
-    assert (await shown.step(run_id, "revoke_sessions", token=TOKEN_PROVIDED)).needs_confirmation
-    done = await shown.confirmed(run_id, "revoke_sessions", token=TOKEN_PROVIDED)
+    await shown.plan(run_id, "revoke_sessions", user_id="u-7", token=TOKEN_PROVIDED)
+    asked = await shown.step(run_id, "revoke_sessions", user_id="u-7", token=TOKEN_PROVIDED)
+    assert asked.needs_confirmation
+    done = await shown.confirmed(run_id, "revoke_sessions", user_id="u-7", token=TOKEN_PROVIDED)
     assert done.ok, done.message
     assert done.message == f"Revoked the sessions of u-7 with token {MASK} (HTTP 200)"
-    await shown.plan(run_id, "revoke_sessions", token=TOKEN_PER_STEP)
-    assert not (await shown.confirmed(run_id, "revoke_sessions", token=TOKEN_PER_STEP)).ok
+    await shown.plan(run_id, "revoke_sessions", user_id="u-7", token=TOKEN_PER_STEP)
+    again = await shown.confirmed(run_id, "revoke_sessions", user_id="u-7", token=TOKEN_PER_STEP)
+    assert not again.ok
     # The shell step is disabled: its error says what to run by hand.
     await shown.plan(run_id, "revoke_by_hand", token=TOKEN_PER_STEP)
     assert not (await shown.confirmed(run_id, "revoke_by_hand", token=TOKEN_PER_STEP)).ok
@@ -399,8 +401,11 @@ async def walk_a_rehearsal(shown: Shown) -> None:
     )
     assert opened.run is not None
     for step_id in ("revoke_sessions", "revoke_by_hand"):
-        await shown.plan(opened.run.id, step_id, token=TOKEN_REHEARSED)
-        rehearsed = await shown.confirmed(opened.run.id, step_id, token=TOKEN_REHEARSED)
+        given = {"token": TOKEN_REHEARSED} | (
+            {"user_id": "u-8"} if step_id == "revoke_sessions" else {}
+        )
+        await shown.plan(opened.run.id, step_id, **given)
+        rehearsed = await shown.confirmed(opened.run.id, step_id, **given)
         assert rehearsed.message.startswith("Rehearsal, not executed. Would run: ")
         assert MASK in rehearsed.message
 
@@ -472,8 +477,10 @@ async def test_a_secret_input_is_never_stored_so_another_process_asks_for_it_aga
     assert stored is not None
     assert stored.inputs == {"user_id": "u-7"}
     here = await container.engine.plan(opened.run.id, "revoke_sessions", {})
-    assert here.missing_inputs == ("token",)
-    given = await container.engine.plan(opened.run.id, "revoke_sessions", {"token": TOKEN_AT_START})
+    assert here.missing_inputs == ("user_id", "token")  # a change asks its presser for both
+    given = await container.engine.plan(
+        opened.run.id, "revoke_sessions", {"user_id": "u-7", "token": TOKEN_AT_START}
+    )
     assert f'"token": "{MASK}"' in given.description
 
     elsewhere = Engine(  # another process (or this one restarted) over the same store
@@ -482,7 +489,7 @@ async def test_a_secret_input_is_never_stored_so_another_process_asks_for_it_aga
         adapters=container.adapters,
         permissions=permissions_for(container.settings, container.team),
     )
-    there = await elsewhere.plan(opened.run.id, "revoke_sessions", {})
+    there = await elsewhere.plan(opened.run.id, "revoke_sessions", {"user_id": "u-7"})
     assert there.missing_inputs == ("token",)
     await shown.send(SetState(opened.run.id, "resolved", PERSON, "resolve"))
     await shown.send(SetState(opened.run.id, "closed", PERSON, "close"))
@@ -567,6 +574,7 @@ CONSOLE_SESSION = [
     "5",
     "T-1",
     "6",
+    "",  # user_id: Enter keeps the one the run was started with
     TOKEN_IN_CONSOLE,
     "yes",
     "7",
@@ -578,7 +586,7 @@ CONSOLE_SESSION = [
     "/ops resolve",
     "/ops close",
 ]
-REHEARSAL_SESSION = ["/ops start secret-drill user_id=u-8", "6", TOKEN_REHEARSED, "yes"]
+REHEARSAL_SESSION = ["/ops start secret-drill user_id=u-8", "6", "", TOKEN_REHEARSED, "yes"]
 
 
 def test_no_secret_reaches_the_console_or_the_command_line_output(
