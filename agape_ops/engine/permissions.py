@@ -38,6 +38,11 @@ class Permissions:
         """Say whether the actor may change a run's state (resolve, close)."""
         return actor in self.responders or actor in self.approvers
 
+    def responder_names(self) -> str:
+        """Name who may respond (responders and approvers), or say nobody is configured."""
+        names = self.responders | self.approvers
+        return ", ".join(sorted(names)) if names else "nobody is configured"
+
     def refusal(self, step: Step) -> str:
         """Say why a step was refused and who may run it."""
         if step.risk is Risk.DANGEROUS:

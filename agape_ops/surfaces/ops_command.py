@@ -106,9 +106,11 @@ def number(word: str) -> int | None:
     return int(word) if _NUMBER.fullmatch(word) and int(word) > 0 else None
 
 
-def parse(text: str) -> OpsCommand | OpsUsage:
+def parse(text: str, *, run_prefix: str | None = None) -> OpsCommand | OpsUsage:
     """Parse the text after `/ops` (a leading `/ops` is ignored); empty text means help.
 
+    With ``run_prefix``, a run id is that prefix and a number (``INC-7``), and anything else is
+    text: `/ops note db-1 is down` is a note about db-1, not a command on a run "DB-1".
     Text that is too long or holds a NUL, a control code or invalid Unicode is refused whole.
     """
     if (problem := text_problem(text, limit=MAX_TEXT_CHARS, what="the command")) is not None:
@@ -126,9 +128,15 @@ def parse(text: str) -> OpsCommand | OpsUsage:
     run_id: str | None = None
     if name in RUN_SCOPED:
         first, _, remainder = rest.partition(" ")
-        if _RUN_ID.fullmatch(first):
+        if _is_run_id(first, run_prefix):
             run_id, rest = first.upper(), remainder.strip()
     return _parse_arguments(name, run_id, rest)
+
+
+def _is_run_id(word: str, prefix: str | None) -> bool:
+    if not _RUN_ID.fullmatch(word):
+        return False
+    return prefix is None or word.rsplit("-", 1)[0].upper() == prefix.upper()
 
 
 def _unknown(name: str) -> str:

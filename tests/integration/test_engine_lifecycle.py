@@ -9,7 +9,7 @@ import pytest
 from engine_fixtures import ALERTS, APPROVER, RESPONDER, STRANGER, T0, Harness
 from engine_runbook import RUNBOOK_ID
 
-from agape_ops.engine.commands import Acknowledge, AddNote, SkipStep, StartRun
+from agape_ops.engine.commands import Acknowledge, AddNote, SkipStep, StartRun, Status
 from agape_ops.engine.records import RunState, StepState
 
 pytestmark = pytest.mark.integration
@@ -68,21 +68,39 @@ async def test_detection_waits_when_start_asks_for_no_automatic_steps(harness: H
     assert harness.postgres.requests == []
 
 
-async def test_first_human_step_acknowledges_the_run_with_who_and_when(harness: Harness) -> None:
+async def test_a_read_acknowledges_nothing_the_first_responders_change_does(
+    harness: Harness,
+) -> None:
     run = await harness.start_run()
     harness.clock.advance(minutes=3)
 
-    outcome = await harness.step(run.id, "orders_on_sku", actor=STRANGER)
+    read = await harness.step(run.id, "orders_on_sku", actor=STRANGER)
+    after_read = await harness.run(run.id)
+    changed = await harness.step(
+        run.id, "restock_sku", actor=RESPONDER, inputs={"sku": "TEE-042"}, confirmed=True
+    )
 
-    assert outcome.ok, outcome.message
+    assert read.ok, read.message
+    assert (after_read.state, after_read.acknowledged_at) == (RunState.OPEN, None)
+    assert changed.ok, changed.message
     stored = await harness.run(run.id)
     assert stored.state is RunState.ACKNOWLEDGED
-    assert stored.acknowledged_by == STRANGER
+    assert stored.acknowledged_by == RESPONDER
     assert stored.acknowledged_at == T0.replace(minute=3)
     acks = [e for e in await harness.events(run.id) if e.kind == "run.acknowledged"]
     assert len(acks) == 1
-    assert "orders_on_sku" not in acks[0].summary
-    assert "Orders on the worst SKU" in acks[0].summary
+    assert "Set one SKU's stock to zero" in acks[0].summary
+
+
+async def test_acknowledging_is_a_responders_act(harness: Harness) -> None:
+    run = await harness.start_run()
+
+    refused = await harness.engine.execute(Acknowledge(run.id, actor=STRANGER, key="a0"))
+
+    assert refused.status is Status.REFUSED
+    assert "requires a responder" in refused.message
+    assert (await harness.run(run.id)).acknowledged_at is None
+    assert "run.acknowledged" not in await harness.kinds(run.id)
 
 
 async def test_explicit_acknowledge_happens_once_and_names_who_did(harness: Harness) -> None:
@@ -246,6 +264,7 @@ async def test_a_run_continues_on_a_store_reopened_from_scratch(harness: Harness
     assert after[: len(before)] == before
     assert [e.seq for e in after] == list(range(1, len(after) + 1))
     assert [e.kind for e in after[len(before) :]] == [
+        "run.acknowledged",  # the first change a responder made
         "step.finished",
         "item.done",
         "run.resolved",
@@ -269,8 +288,7 @@ async def test_every_command_lands_on_the_timeline_with_who_when_and_what(
 
     events = await harness.events(run.id)
 
-    assert [(e.kind, e.actor, e.at) for e in events[-3:]] == [
-        ("run.acknowledged", STRANGER, T0.replace(second=30)),
+    assert [(e.kind, e.actor, e.at) for e in events[-2:]] == [
         ("step.finished", STRANGER, T0.replace(second=30)),
         ("note.added", APPROVER, T0.replace(minute=1)),
     ]

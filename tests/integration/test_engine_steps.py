@@ -515,7 +515,7 @@ async def test_each_checklist_item_is_recorded_and_the_step_is_done_when_all_are
     assert [e.actor for e in items] == [STRANGER, RESPONDER, APPROVER, SECOND_APPROVER]
     assert items[-1].summary == "done: Offer refund or alternative product"
     assert items[-1].outcome == "done"
-    assert (await harness.run(run.id)).acknowledged_by == STRANGER
+    assert (await harness.run(run.id)).acknowledged_by is None  # a read-only checklist
 
 
 async def test_checklist_commands_refuse_bad_items_and_non_checklists(harness: Harness) -> None:

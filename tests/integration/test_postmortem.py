@@ -11,7 +11,7 @@ import pytest
 from engine_fixtures import ALERTS, APPROVER, RESPONDER, SECOND_APPROVER, STRANGER, Harness
 from engine_runbook import runbook
 
-from agape_ops.engine.commands import AddNote
+from agape_ops.engine.commands import Acknowledge, AddNote
 from agape_ops.engine.postmortem import duration_words, render_json, render_markdown
 from agape_ops.engine.records import Run
 
@@ -25,7 +25,8 @@ async def _finished_run(harness: Harness) -> Run:
     """Walk a run from its alert to closed: 4 min to acknowledge, 1 h 05 min to resolve."""
     run = await harness.start_run()
     harness.clock.advance(minutes=4)
-    await harness.step(run.id, "orders_on_sku", actor=STRANGER)
+    await harness.step(run.id, "orders_on_sku", actor=STRANGER)  # looking acknowledges nothing
+    await harness.engine.execute(Acknowledge(run.id, RESPONDER, "ack"))
     harness.clock.advance(minutes=5)
     await harness.step(
         run.id, "restock_sku", inputs={"sku": "TEE-042"}, actor=RESPONDER, confirmed=True
@@ -52,7 +53,7 @@ async def test_the_markdown_draft_holds_every_event_actor_and_both_durations(
     markdown = render_markdown(run, runbook(), steps, events)
 
     assert markdown.startswith("# INC-1: Inventory Oversell\n")
-    assert "- Time to acknowledge: 4 min 00 s (U_STRANGER)" in markdown
+    assert "- Time to acknowledge: 4 min 00 s (U_RESPONDER)" in markdown
     assert "- Time to resolve: 1 h 05 min (U_APPROVER_1)" in markdown
     assert "- State: closed" in markdown
     for event in events:
@@ -94,7 +95,7 @@ async def test_an_open_run_says_not_yet_and_an_instant_acknowledgement_is_zero(
 ) -> None:
     run = await harness.start_run()
     unacknowledged = render_markdown(await harness.run(run.id), None, {}, [])
-    await harness.step(run.id, "orders_on_sku")
+    await harness.engine.execute(Acknowledge(run.id, RESPONDER, "ack-now"))
     acknowledged = await harness.run(run.id)
 
     exported = render_json(acknowledged, None, {}, [])

@@ -132,3 +132,11 @@ def test_usage_lines_cover_every_subcommand() -> None:
     lines = usage_lines()
     assert len(lines) == len(SUBCOMMANDS)
     assert any(line.startswith("done <step|number> [item numbers]") for line in lines)
+
+
+def test_with_the_run_prefix_only_a_real_run_id_is_read_as_one() -> None:
+    note = parse("/ops note db-1 is down", run_prefix="INC")
+    scoped = parse("/ops note inc-7 db-1 is down", run_prefix="INC")
+
+    assert note == OpsCommand("note", text="db-1 is down")
+    assert scoped == OpsCommand("note", run_id="INC-7", text="db-1 is down")

@@ -54,7 +54,7 @@ async def mark_item(engine: Engine, unit: Unit, command: MarkItemDone) -> Outcom
         )
         if waiting is not None:
             return waiting
-    await acknowledge_implicitly(unit, run, command.actor, step)
+    await acknowledge_implicitly(engine, unit, run, command.actor, step)
     if command.item not in record.items_done:
         record.items_done = sorted({*record.items_done, command.item})
     complete = len(record.items_done) == len(step.manual.items)
@@ -144,10 +144,15 @@ async def note(engine: Engine, unit: Unit, command: AddNote) -> Outcome:
 
 
 async def acknowledge(engine: Engine, unit: Unit, command: Acknowledge) -> Outcome:
-    """Acknowledge the run once: later acknowledgements say who was first."""
-    del engine
+    """Acknowledge the run once, as a responder: later acknowledgements say who was first."""
     run = await unit.run(command.run_id)
     transitions.require_active(run)
+    if not engine.permissions.may_respond(command.actor):
+        why = (
+            f"acknowledging {run.id} requires a responder ({engine.permissions.responder_names()})"
+        )
+        unit.record(run, command.actor, "state.refused", why, outcome="refused")
+        return Outcome(Status.REFUSED, why, run=run, error=PermissionDenied.__name__)
     if run.acknowledged_at is not None:
         message = f"{run.id} was acknowledged by {run.acknowledged_by}"
         return Outcome(Status.DONE, message, run=run)
@@ -155,9 +160,15 @@ async def acknowledge(engine: Engine, unit: Unit, command: Acknowledge) -> Outco
     return Outcome(Status.DONE, f"{run.id} acknowledged by {command.actor}", run=run)
 
 
-async def acknowledge_implicitly(unit: Unit, run: Run, actor: str, step: Step) -> None:
-    """Count the first person to act on an open run as acknowledging it (the bot never)."""
-    if actor != BOT and run.acknowledged_at is None and run.state is RunState.OPEN:
+async def acknowledge_implicitly(
+    engine: Engine, unit: Unit, run: Run, actor: str, step: Step
+) -> None:
+    """Count the first responder to change something on an open run as acknowledging it.
+
+    Reads, by anyone, acknowledge nothing: looking is not taking the incident on.
+    """
+    acting = step.changes_things and engine.permissions.may_respond(actor)
+    if acting and actor != BOT and run.acknowledged_at is None and run.state is RunState.OPEN:
         summary = f"{actor} acknowledged {run.id} by acting on “{step.title}”"
         await _acknowledged(unit, run, actor, summary)
 

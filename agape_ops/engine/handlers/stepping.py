@@ -95,7 +95,7 @@ async def _claim(engine: Engine, unit: Unit, command: RunStep) -> Outcome | Clai
             await _interrupted(unit, run, step, record)
         else:
             raise StepBusy(f"“{step.title}” is running already; wait for its result")
-    await acknowledge_implicitly(unit, run, actor, step)
+    await acknowledge_implicitly(engine, unit, run, actor, step)
     public, _secret = split_secret(runbook, values, engine.redactor)
     if any(run.inputs.get(k) != v for k, v in public.items()):
         run.inputs = {**run.inputs, **public}

@@ -115,7 +115,7 @@ class Session:
         elif choice := _ROW_CHOICE.fullmatch(lowered):
             self.steps.row_action(int(choice.group(1)), choice.group(2))
         elif lowered == "/ops" or lowered in SUBCOMMANDS:
-            parsed = parse(line)
+            parsed = parse(line, run_prefix=self.engine.run_prefix)
             if isinstance(parsed, OpsUsage):
                 self.terminal.fail(parsed.message)
             else:
