@@ -119,8 +119,11 @@ class StepActions:
             return
 
     def show_result(self, run_id: str, step: StepView, result: StepResult) -> None:
-        """Print a result; when its step has row actions, offer them as ``r<N>`` choices."""
-        if not (result.columns or result.values or result.text):
+        """Print a result; when its step has row actions, offer them as ``r<N>`` choices.
+
+        An empty table is not printed: the step's finding, already on screen, says so.
+        """
+        if not (result.rows or result.values or result.text):
             return
         actionable = bool(step.row_actions and result.rows)
         title = f"{step.title}: {result.summary}"
