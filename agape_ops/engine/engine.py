@@ -253,7 +253,8 @@ class Engine:
         runbook = self.runbook_of(run)
         step = self.step_of(runbook, step_id)
         steps = await self.store.get_steps(run.id)
-        return await self.stepper.plan(run, runbook, step, steps, inputs)
+        history = await self.store.events(run.id) if step.changes_things else []
+        return await self.stepper.plan(run, runbook, step, steps, inputs, history=history)
 
     async def events_after(self, position: int, *, limit: int = 500) -> list[Event]:
         """Return the store's event log after ``position``: every process's events, in order."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from agape_ops.engine.context import (
     split_secret,
 )
 from agape_ops.engine.ports import Adapter, AdapterRequest
-from agape_ops.engine.records import Run, StepRecord, StepState
+from agape_ops.engine.records import Event, Run, StepRecord, StepState
 from agape_ops.engine.results import StepResult
 from agape_ops.errors import AdapterError, AdapterNotConfigured, AgapeError
 from agape_ops.redaction import Redactor
@@ -86,9 +86,33 @@ class Progress:
     answered: bool = False
 
 
-def confirm_text(step: Step) -> str:
-    """Return the question a person confirms before a step that changes things runs."""
-    return step.confirm or f"Run “{step.title}”?"
+def confirm_text(
+    step: Step, history: Sequence[Event] = (), shown: Mapping[str, str] | None = None
+) -> str:
+    """Return the question a person confirms before a step that changes things runs.
+
+    When the run's timeline shows the same change already made with the same values, the
+    question says when and by whom first, so a second press is never a blind repeat.
+    """
+    question = step.confirm or f"Run “{step.title}”?"
+    done = [
+        e
+        for e in history
+        if e.step_id == step.id
+        and e.kind in ("step.finished", "step.done")
+        and e.outcome != StepState.ERROR.value
+        and e.detail.get("inputs", {}) == dict(shown or {})
+        and not e.detail.get("rehearsal")
+    ]
+    if not done:
+        return question
+    last = done[-1]
+    on = ", ".join(f"{k}={v}" for k, v in dict(shown or {}).items())
+    target = f" on {on}" if on else ""
+    return (
+        f"Already done{target} at {last.at:%H:%M} UTC by {last.actor} ({last.summary}); "
+        f"this would do it again. {question}"
+    )
 
 
 class StepRunner:
@@ -225,13 +249,15 @@ class StepRunner:
         step: Step,
         steps: Mapping[str, StepRecord],
         inputs: Mapping[str, str],
+        *,
+        history: Sequence[Event] = (),
     ) -> Plan:
         """Say what a step would do and, for writes, what it would touch; change nothing.
 
         The description is of the call rendered with secret inputs masked.
         """
-        confirm = confirm_text(step)
         values, missing = resolve_inputs(runbook, step, inputs, run)
+        confirm = confirm_text(step, history, redacted_inputs(runbook, values))
         if missing:
             return Plan(step, "", confirm, missing_inputs=tuple(missing))
         if step.manual is not None or step.alert is not None:

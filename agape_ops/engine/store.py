@@ -63,6 +63,10 @@ class RunTransaction(Protocol):
 
     async def finish_command(self, key: str, outcome: dict[str, Any], now: datetime) -> None: ...
 
+    async def events(self, run_id: str) -> list[Event]:
+        """Return the run's timeline in order."""
+        ...
+
     async def append_events(self, staged: list[Event]) -> list[Event]:
         """Append events, numbering each run's timeline (``seq``) and the log (``position``)."""
         ...

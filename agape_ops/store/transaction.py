@@ -269,6 +269,12 @@ class SqlTransaction:
 
     # Timeline
 
+    async def events(self, run_id: str) -> list[Event]:
+        """Return the run's timeline in order, as this transaction sees it."""
+        query = events.select().where(events.c.run_id == run_id).order_by(events.c.seq)
+        found = (await self._conn.execute(query)).mappings().all()
+        return [rows.event_from(row) for row in found]
+
     async def append_events(self, staged: list[Event]) -> list[Event]:
         """Append events to their runs' timelines and to the store-wide log, in order.
 

@@ -566,3 +566,27 @@ async def test_a_skipped_step_is_recorded_with_the_reason(harness: Harness) -> N
     assert (await harness.steps(run.id))["health"].state is StepState.SKIPPED
     skipped = (await harness.events(run.id))[-1]
     assert skipped.summary == "skipped “Backend health”: dashboard is green"
+
+
+async def test_a_repeat_of_the_same_change_says_when_and_by_whom_before_it_is_confirmed(
+    harness: Harness,
+) -> None:
+    run = await harness.start_run()
+    sku = {"sku": "TEE-042"}
+    harness.clock.advance(minutes=7)
+    first = await harness.step(run.id, "restock_sku", inputs=sku, confirmed=True)
+
+    asked = await harness.step(run.id, "restock_sku", actor=APPROVER, inputs=sku)
+    plan = await harness.engine.plan(run.id, "restock_sku", sku)
+    other = await harness.step(run.id, "restock_sku", inputs={"sku": "CAP-007"})
+
+    assert first.ok, first.message
+    assert asked.needs_confirmation
+    assert asked.message.startswith(
+        f"Already done on sku=TEE-042 at 02:07 UTC by {RESPONDER} (Stock set to 0 on 1 variants); "
+        "this would do it again."
+    )
+    assert asked.message.endswith("Set the stock of this SKU to 0?")
+    assert plan.confirm == asked.message
+    assert other.message == "Set the stock of this SKU to 0?"  # another target: no warning
+    assert len(harness.postgres.calls("restock_sku")) == 1

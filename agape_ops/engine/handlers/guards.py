@@ -50,7 +50,9 @@ async def guards(  # noqa: PLR0917 - the same facts for every caller, named at e
     """Apply a step's guards, whatever its kind (a checklist too): its confirmation, a second
     approver, its lock. Return why it may not go ahead yet, or None when it may."""
     if step.changes_things and not confirmed:
-        return Outcome(Status.NEEDS_CONFIRMATION, confirm_text(step), run=run)
+        shown = redacted_inputs(runbook, values)
+        question = confirm_text(step, await unit.tx.events(run.id), shown)
+        return Outcome(Status.NEEDS_CONFIRMATION, question, run=run)
     if step.two_person and step.risk is Risk.DANGEROUS and not run.rehearsal:
         # An approval is of the step with these values: a second approver giving others
         # starts a new approval instead of running what nobody else approved.
