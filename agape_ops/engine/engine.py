@@ -293,8 +293,3 @@ class Engine:
         how many keys were forgotten. Safe to run from every process, as often as wanted."""
         await self.reap_interrupted()
         return await self.store.prune(self.clock() - KEEP_KEYS)
-
-    async def first_delivery(self, delivery_id: str) -> bool:
-        """Say whether a delivery (a Slack event id) is seen for the first time, across
-        processes and restarts."""
-        return await self.store.remember_event(delivery_id)

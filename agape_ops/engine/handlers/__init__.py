@@ -8,7 +8,7 @@ decision (lock the run, claim the key, check, change, record, store the outcome)
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from agape_ops.engine.commands import (
     Acknowledge,
@@ -27,10 +27,6 @@ from agape_ops.engine.unit import Unit
 
 if TYPE_CHECKING:  # the engine imports the registry to build its default
     from agape_ops.engine.engine import Engine, Handler
-
-
-class Keyed(Protocol):
-    key: str
 
 
 Decision = Callable[["Engine", Unit, Any], Awaitable[Outcome]]

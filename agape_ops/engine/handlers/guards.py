@@ -49,14 +49,13 @@ async def guards(  # noqa: PLR0917 - the same facts for every caller, named at e
 ) -> Outcome | None:
     """Apply a step's guards, whatever its kind (a checklist too): its confirmation, a second
     approver, its lock. Return why it may not go ahead yet, or None when it may."""
+    shown = redacted_inputs(runbook, values)
     if step.changes_things and not confirmed:
-        shown = redacted_inputs(runbook, values)
         question = confirm_text(step, await unit.tx.events(run.id), shown)
         return Outcome(Status.NEEDS_CONFIRMATION, question, run=run)
     if step.two_person and step.risk is Risk.DANGEROUS and not run.rehearsal:
         # An approval is of the step with these values: a second approver giving others
         # starts a new approval instead of running what nobody else approved.
-        shown = redacted_inputs(runbook, values)
         subject = approval_subject(step, shown)
         approval = Approval(run.id, subject, actor, unit.clock(), shown)
         approvers = {a.approver for a in await unit.tx.add_approval(approval)}
