@@ -11,7 +11,13 @@ def _remember_verbose(context: click.Context, verbose: bool) -> None:
 
 def build() -> click.Group:
     """Assemble the command group from the subcommand modules."""
-    from agape_ops.cli import adapter_commands, demo_commands, run_commands, runbook_commands
+    from agape_ops.cli import (
+        adapter_commands,
+        demo_commands,
+        run_commands,
+        runbook_commands,
+        serve_commands,
+    )
 
     group = click.Group(
         "agape-ops",
@@ -29,7 +35,13 @@ def build() -> click.Group:
     group = click.version_option(
         package_name="agape-ops", prog_name="agape-ops", message="%(prog)s %(version)s"
     )(group)
-    for module in (runbook_commands, adapter_commands, run_commands, demo_commands):
+    for module in (
+        runbook_commands,
+        adapter_commands,
+        run_commands,
+        serve_commands,
+        demo_commands,
+    ):
         for command in module.COMMANDS:
             group.add_command(command)
     return group

@@ -38,12 +38,17 @@ class Acknowledge:
 
 @dataclass(frozen=True)
 class RunStep:
+    """Run a step. ``seen`` is how many times the step had run when the person saw the button
+    they pressed (a Slack card): a change made since then is not repeated on that press's
+    confirmation, it is asked again, so a double click acts once."""
+
     run_id: str
     step_id: str
     actor: str
     key: str
     inputs: dict[str, str] = field(default_factory=dict)
     confirmed: bool = False
+    seen: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,18 @@ class AddNote:
 
 
 @dataclass(frozen=True)
+class RecordSurface:
+    """Remember where a surface shows the run (the Slack card's channel and ts), so every
+    process and every restart updates that same message. Not a timeline event."""
+
+    run_id: str
+    place: str  # e.g. "card"
+    where: dict[str, Any]
+    actor: str
+    key: str
+
+
+@dataclass(frozen=True)
 class OpenForAlert:
     """An alert arrived: attach it to the active run of its fingerprint, or open one.
 
@@ -123,6 +140,7 @@ Command = (
     | ProvideInput
     | SetState
     | AddNote
+    | RecordSurface
 )
 
 

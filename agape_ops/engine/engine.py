@@ -25,7 +25,7 @@ from agape_ops.engine.commands import Command, Outcome, Status
 from agape_ops.engine.handlers import default_handlers
 from agape_ops.engine.handlers.stepping import reap
 from agape_ops.engine.permissions import Permissions
-from agape_ops.engine.ports import Adapter
+from agape_ops.engine.ports import Adapter, Probe
 from agape_ops.engine.postmortem import render_json, render_markdown
 from agape_ops.engine.records import ACTIVE_STATES, Event, Run
 from agape_ops.engine.steps import Plan, StepRunner
@@ -194,6 +194,10 @@ class Engine:
             raise UnknownRun(f"no run {run_id}; `/ops status` lists the open ones")
         return run
 
+    async def find_run(self, run_id: str) -> Run | None:
+        """Return a run by id, or None when there is none."""
+        return await self.store.get_run(run_id.upper())
+
     def runbook_of(self, run: Run) -> Runbook:
         runbook = self.runbooks.get(run.runbook_id)
         if runbook is None:
@@ -260,13 +264,17 @@ class Engine:
         """Return the store's event log after ``position``: every process's events, in order."""
         return await self.store.events_after(position, limit=limit)
 
+    async def last_position(self) -> int:
+        """Return the position of the newest event in the store's log (0 when empty)."""
+        return await self.store.last_position()
+
     async def follow(
         self, position: int | None = None, *, poll_s: float = 0.5
     ) -> AsyncIterator[Event]:
         """Yield every event committed after ``position`` (default: from now on), by any
         process, in order, for as long as the caller keeps iterating."""
         if position is None:
-            position = await self.store.last_position()
+            position = await self.last_position()
         while True:
             batch = await self.store.events_after(position)
             for event in batch:
@@ -274,6 +282,26 @@ class Engine:
                 yield event
             if not batch:
                 await asyncio.sleep(poll_s)
+
+    async def probes(self, timeout_s: float = 3.0) -> dict[str, Probe]:
+        """Probe every adapter at once, each within ``timeout_s``; never raise."""
+
+        async def one(name: str, adapter: Adapter) -> Probe:
+            try:
+                return await asyncio.wait_for(adapter.probe(), timeout_s)
+            except TimeoutError:
+                return Probe(name, False, f"no answer within {timeout_s:.0f} s")
+            except Exception as exc:  # noqa: BLE001 - a probe reports, it never breaks
+                return Probe(name, False, f"the probe failed ({type(exc).__name__})")
+
+        names = list(self.adapters)
+        found = await asyncio.gather(*(one(n, self.adapters[n]) for n in names))
+        return dict(zip(names, found, strict=True))
+
+    async def first_delivery(self, key: str) -> bool:
+        """Say whether this is the first time any process sees ``key`` (a Slack event id, an
+        output a surface must send once): the store decides, so replicas and restarts agree."""
+        return await self.store.remember_event(key)
 
     # -- housekeeping ------------------------------------------------------------------------
 

@@ -7,7 +7,10 @@ and evaluated the same way everywhere.
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -100,3 +103,32 @@ def duration_words(value: timedelta) -> str:
         return f"{sign}{hours} h {minutes:02d} min"
     days, hours = divmod(hours, 24)
     return f"{sign}{days} d {hours:02d} h"
+
+
+def figure(value: float) -> str:
+    """Show a float as a person reads it, never in exponent notation.
+
+    Whole numbers stay whole (an amount of 25000.0 naira reads 25000), others keep two
+    decimals, and ratios below 1 keep four significant digits (0.1428571 reads 0.1429); the
+    finding beside the table carries the words.
+    """
+    if not math.isfinite(value):
+        return str(value)
+    if value.is_integer():
+        return str(int(value))
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return format(Decimal(f"{value:.4g}"), "f")
+
+
+def cell_text(value: Any) -> str:
+    """Show one value of a result: numbers and text as they are, structures as compact JSON."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, float):
+        return figure(value)
+    return str(value)

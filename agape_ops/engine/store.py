@@ -117,6 +117,10 @@ class RunStore(Protocol):
         """Return a key's stored outcome, None while pending, or ``{"unclaimed": True}``."""
         ...
 
+    async def remember_event(self, key: str) -> bool:
+        """Return True the first time a delivery id is seen (by any process), False after."""
+        ...
+
     async def prune(self, before: datetime) -> int:
         """Forget finished idempotency keys and delivery ids older than ``before``."""
         ...

@@ -174,6 +174,7 @@ class StepView:
     confirm: str | None = None
     lock: str | None = None
     two_person: bool = False
+    attempts: int = 0  # how many times it has run: a press says which state it saw
 
     @property
     def changes(self) -> bool:
@@ -271,7 +272,19 @@ def state_words(step: Step, record: StepRecord | None) -> str:
     return record.state.words
 
 
-def step_buttons(run_id: str, step: Step) -> tuple[Button, ...]:
+def repeat_note(step: Step, record: StepRecord | None) -> str:
+    """Say that a change without inputs was already made, when and by whom, else nothing."""
+    if record is None or not step.changes_things or step.inputs or step.manual is not None:
+        return ""
+    if record.state is not StepState.DONE or record.finished_at is None:
+        return ""
+    return (
+        f"Already done at {record.finished_at:%H:%M} UTC by {record.actor}; "
+        "this would do it again. "
+    )
+
+
+def step_buttons(run_id: str, step: Step, record: StepRecord | None = None) -> tuple[Button, ...]:
     """Return the button a step offers: one place decides its label, style and confirmation."""
     if step.manual is not None:
         return (Button("Mark done", Action(Verb.CHECKLIST, run_id, step.id), role=role_of(step)),)
@@ -284,7 +297,7 @@ def step_buttons(run_id: str, step: Step) -> tuple[Button, ...]:
             Action(Verb.RUN, run_id, step.id),
             style=style,
             changes=True,
-            confirm=confirm_text(step),
+            confirm=repeat_note(step, record) + confirm_text(step),
             role=role_of(step),
         ),
     )
@@ -357,13 +370,14 @@ def _step_view(
         finding=record.finding if record else None,
         error=record.error if record else None,
         result=result,
-        buttons=step_buttons(run.id, step),
+        buttons=step_buttons(run.id, step, record),
         items=items,
         row_actions=actions,
         inputs=input_fields(runbook, step, run),
-        confirm=confirm_text(step) if step.changes_things else None,
+        confirm=repeat_note(step, record) + confirm_text(step) if step.changes_things else None,
         lock=step.lock,
         two_person=step.two_person,
+        attempts=record.attempts if record else 0,
     )
 
 

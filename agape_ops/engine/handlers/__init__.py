@@ -17,6 +17,7 @@ from agape_ops.engine.commands import (
     OpenForAlert,
     Outcome,
     ProvideInput,
+    RecordSurface,
     RunStep,
     SetState,
     SkipStep,
@@ -58,4 +59,5 @@ def default_handlers() -> dict[type, Handler]:
         ProvideInput: in_one_unit(run_record.provide_input),
         SetState: in_one_unit(run_record.set_state),
         AddNote: in_one_unit(run_record.note),
+        RecordSurface: in_one_unit(run_record.record_surface),
     }

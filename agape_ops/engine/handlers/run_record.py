@@ -17,6 +17,7 @@ from agape_ops.engine.commands import (
     MarkItemDone,
     Outcome,
     ProvideInput,
+    RecordSurface,
     SetState,
     SkipStep,
     Status,
@@ -223,3 +224,15 @@ async def set_state(engine: Engine, unit: Unit, command: SetState) -> Outcome:
         f"{run.id} {target.value} by {command.actor}{note_text}",
     )
     return Outcome(Status.DONE, f"{run.id} is {target.value}", run=run)
+
+
+async def record_surface(engine: Engine, unit: Unit, command: RecordSurface) -> Outcome:
+    """Keep where a surface shows the run; the first place recorded wins (two processes that
+    both posted a card keep one, and the caller deletes the other)."""
+    run = await unit.run(command.run_id)
+    kept = run.surface.get(command.place)
+    if kept is not None:
+        return Outcome(Status.DONE, f"{command.place} already recorded", run=run)
+    run.surface = {**run.surface, command.place: dict(command.where)}
+    await unit.tx.update_run(run.id, {"surface": run.surface})
+    return Outcome(Status.DONE, f"{command.place} recorded", run=run)

@@ -85,11 +85,15 @@ async def _claim(engine: Engine, unit: Unit, command: RunStep) -> Outcome | Clai
     if missing:
         message = f"“{step.title}” needs {', '.join(missing)}"
         return Outcome(Status.NEEDS_INPUTS, message, run=run, needs_inputs=missing)
-    refused = await guards(engine, unit, run, runbook, step, actor, values, command.confirmed)
-    if refused is not None:
-        return refused
     steps = await unit.tx.steps(run.id)
     record = steps.get(step.id) or StepRecord(run_id=run.id, step_id=step.id)
+    # A press on a button shown before the change was last made confirms what it saw, not a
+    # repeat: ask again (the question says when and by whom it was done).
+    stale = command.seen is not None and record.attempts > command.seen
+    confirmed = command.confirmed and not (stale and step.changes_things)
+    refused = await guards(engine, unit, run, runbook, step, actor, values, confirmed)
+    if refused is not None:
+        return refused
     if record.state is StepState.RUNNING:
         if record.lease_until is not None and record.lease_until <= unit.clock():
             await _interrupted(unit, run, step, record)

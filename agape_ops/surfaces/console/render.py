@@ -9,12 +9,9 @@ are removed (so a terminal escape in an alert or an error is never obeyed).
 
 from __future__ import annotations
 
-import json
-import math
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -22,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agape_ops.engine.records import Event, Run, StepState
-from agape_ops.engine.results import StepResult
+from agape_ops.engine.results import StepResult, cell_text
 from agape_ops.engine.steps import Plan
 from agape_ops.engine.views import RunView, StepView
 from agape_ops.runbooks.model import Contact, Dashboard, Risk, Runbook
@@ -63,37 +60,11 @@ def plain(text: str, style: str = "") -> Text:
 
 
 def cell(value: Any) -> Text:
-    """Show one value of a result: numbers and text as they are, structures as compact JSON."""
-    if value is None:
-        shown = "—"
-    elif isinstance(value, bool):
-        shown = "yes" if value else "no"
-    elif isinstance(value, dict | list):
-        shown = json.dumps(value, sort_keys=True, default=str)
-    elif isinstance(value, float):
-        shown = figure(value)
-    else:
-        shown = str(value)
-    shown = clean(shown)
+    """Show one value of a result in a table cell, cleaned and cut to the cell's width."""
+    shown = clean(cell_text(value))
     if len(shown) > CELL_WIDTH:
         shown = shown[: CELL_WIDTH - 1] + "…"
     return Text(shown)
-
-
-def figure(value: float) -> str:
-    """Show a float as a person reads it, never in exponent notation.
-
-    Whole numbers stay whole (an amount of 25000.0 naira reads 25000), others keep two
-    decimals, and ratios below 1 keep four significant digits (0.1428571 reads 0.1429); the
-    finding beside the table carries the words.
-    """
-    if not math.isfinite(value):
-        return str(value)
-    if value.is_integer():
-        return str(int(value))
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return format(Decimal(f"{value:.4g}"), "f")
 
 
 def run_header(run: Run) -> Text:

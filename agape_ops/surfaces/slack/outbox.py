@@ -1,0 +1,178 @@
+"""Every Slack Web API call the bot makes, paced per channel and patient with rate limits.
+
+Calls to one channel go out one at a time, in order (a thread reads in the order things
+happened), and ``chat.postMessage`` is paced to Slack's guidance of about one message a second
+per channel, with a small burst. A 429 is honoured by slack_sdk's rate-limit retry handler,
+which waits ``Retry-After`` before calling again; since a channel's calls are serialised, nothing
+else goes to that channel meanwhile. Server errors and dropped connections are retried a few
+times; a call still rate limited after that waits and goes again, so every message is delivered
+in the end. What failed is counted and logged, never raised into the listener that asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+#: Messages a channel may get at once before pacing starts, and then one per this many seconds.
+BURST = 4
+PACE_S = 1.0
+#: How many times slack_sdk retries a 429 in place before the outbox waits and tries again.
+RATE_LIMIT_RETRIES = 5
+#: How long a call keeps trying in all before it is given up (and logged).
+GIVE_UP_S = 600.0
+
+
+def web_client(token: str, base_url: str, *, timeout_s: float = 10.0) -> AsyncWebClient:
+    """The one Slack Web API client: every call to ``base_url``, with bounded retries."""
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=int(max(1, timeout_s)),
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+@dataclass
+class _Channel:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    tokens: float = BURST
+    refilled: float = field(default_factory=time.monotonic)
+
+
+class SlackHealth:
+    """What the bot last heard from Slack: its health without calling Slack to find out."""
+
+    def __init__(self) -> None:
+        self.ok: bool | None = None
+        self.detail = "no call made yet"
+        self.at: float | None = None
+
+    def saw(self, ok: bool, detail: str) -> None:
+        self.ok, self.detail, self.at = ok, detail, time.monotonic()
+
+
+Counter = Callable[[str, str], None]
+
+
+class Outbox:
+    """Send Web API calls; serialise and pace them per channel."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        on_error: Counter | None = None,
+        pace_s: float = PACE_S,
+        burst: int = BURST,
+        health: SlackHealth | None = None,
+    ) -> None:
+        self.client = client
+        self.pace_s = pace_s
+        self.burst = burst
+        self.health = health or SlackHealth()
+        self._channels: dict[str, _Channel] = {}
+        self._on_error = on_error or (lambda method, error: None)
+
+    def _channel(self, channel: str) -> _Channel:
+        state = self._channels.get(channel)
+        if state is None:
+            state = self._channels[channel] = _Channel(tokens=self.burst)
+        return state
+
+    async def _pace(self, state: _Channel) -> None:
+        now = time.monotonic()
+        state.tokens = min(self.burst, state.tokens + (now - state.refilled) / self.pace_s)
+        state.refilled = now
+        if state.tokens < 1:
+            await asyncio.sleep((1 - state.tokens) * self.pace_s)
+            state.tokens, state.refilled = 1, time.monotonic()
+        state.tokens -= 1
+
+    async def call(self, method: str, channel: str | None = None, **params: Any) -> dict[str, Any]:
+        """Make one Web API call (to ``channel``'s queue when it has one); return its data.
+
+        Raise ``SlackApiError`` when Slack refuses it for a reason retrying cannot fix.
+        """
+        payload = {k: v for k, v in params.items() if v is not None}
+        if channel is not None:
+            payload.setdefault("channel", channel)
+        return await self._queued(
+            method, channel, lambda: self.client.api_call(method, json=payload)
+        )
+
+    async def upload(
+        self,
+        channel: str,
+        *,
+        thread_ts: str | None,
+        filename: str,
+        title: str,
+        content: str,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        """Attach a file in a channel's thread (files_upload_v2: three calls, one queue)."""
+
+        async def send() -> Any:
+            return await self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                filename=filename,
+                title=title,
+                content=content,
+                initial_comment=comment,
+            )
+
+        return await self._queued("files.upload", channel, send)
+
+    async def _queued(
+        self, method: str, channel: str | None, send: Callable[[], Awaitable[Any]]
+    ) -> dict[str, Any]:
+        if channel is None:
+            return await self._send(method, send)
+        state = self._channel(channel)
+        async with state.lock:
+            if method == "chat.postMessage":
+                await self._pace(state)
+            return await self._send(method, send)
+
+    async def _send(self, method: str, send: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+        deadline = time.monotonic() + GIVE_UP_S
+        while True:
+            try:
+                response = await send()
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", "error"))
+                self._on_error(method, error)
+                if exc.response.status_code == 429 and time.monotonic() < deadline:
+                    wait = float(exc.response.headers.get("Retry-After", "1") or 1)
+                    log.warning("slack %s rate limited: waiting %.0f s", method, wait)
+                    await asyncio.sleep(wait)
+                    continue
+                self.health.saw(exc.response.status_code < 500, f"{method}: {error}")
+                raise
+            except (TimeoutError, OSError) as exc:
+                self._on_error(method, type(exc).__name__)
+                self.health.saw(False, f"{method}: {type(exc).__name__}")
+                raise
+            self.health.saw(True, f"{method}: ok")
+            data: dict[str, Any] = dict(response.data) if hasattr(response, "data") else {}
+            return data

@@ -1,0 +1,272 @@
+"""Send to Slack what the engine commits, exactly once across every bot process.
+
+Two paths bring committed events here: this process's engine publishes its own right after
+each commit, and a follower reads the store's event log for everything any process (another
+replica, a console, the scheduler) committed. Whichever path sees an event first claims it in
+the store (``first_delivery``), so each event is told once however many replicas follow the
+log. Events are handled per run, in order: the opening posts the run card in the alert's thread
+(and records where, so every process and restart updates the same message), step results and
+state changes become thread replies, and the card is re-rendered from the engine's view once per
+batch, which coalesces updates during a storm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from agape_ops.engine.commands import RecordSurface
+from agape_ops.engine.engine import Engine
+from agape_ops.engine.records import Event, Run
+from agape_ops.engine.steps import BOT
+from agape_ops.engine.views import RunView, StepView
+from agape_ops.errors import AgapeError
+from agape_ops.surfaces.slack import blocks
+from agape_ops.surfaces.slack.metrics import Metrics
+from agape_ops.surfaces.slack.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+RESULT_KINDS = frozenset({"step.finished", "step.done", "step.error"})
+REPLY_KINDS = frozenset(
+    {
+        "run.acknowledged",
+        "run.mitigated",
+        "run.resolved",
+        "run.closed",
+        "note.added",
+        "step.approved",
+        "step.late",
+    }
+)
+#: How long a reply waits for its run's card when the run has no alert message to reply under.
+CARD_WAIT_S = 10.0
+#: Positions remembered as handled here, so the follower skips what this process published.
+REMEMBERED = 10_000
+
+
+def where(run: Run) -> tuple[str | None, str | None]:
+    """Return the channel and thread a run's messages go to (None, None: not in Slack)."""
+    source = run.surface.get("source") or {}
+    card = run.surface.get("card") or {}
+    channel = source.get("channel") or card.get("channel")
+    thread = source.get("ts") or card.get("ts")
+    return (
+        channel if isinstance(channel, str) else None,
+        thread if isinstance(thread, str) else None,
+    )
+
+
+class Relay:
+    """Turn committed events into Slack messages, once per event across processes."""
+
+    def __init__(self, engine: Engine, outbox: Outbox, metrics: Metrics) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.metrics = metrics
+        self._pending: dict[str, list[Event]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._seen: dict[int, None] = {}
+        self._posted: dict[str, str] = {}  # run id -> the card blocks last sent from here
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- intake of events ---------------------------------------------------------------------
+
+    async def publish(self, event: Event) -> None:
+        """The engine's listener: queue the event and return at once (never hold a command)."""
+        self.offer([event])
+
+    def offer(self, events: Iterable[Event]) -> None:
+        for event in events:
+            if event.position in self._seen:
+                continue
+            self._seen[event.position] = None
+            if len(self._seen) > REMEMBERED:
+                self._seen.pop(next(iter(self._seen)))
+            self._pending.setdefault(event.run_id, []).append(event)
+            if event.run_id not in self._workers:
+                self._idle.clear()
+                task = asyncio.create_task(self._work(event.run_id))
+                self._workers[event.run_id] = task
+
+    async def follow(self, poll_s: float = 0.5) -> None:
+        """Follow the store's event log from now on (run as a task; cancel to stop)."""
+        position = await self.engine.last_position()
+        while True:
+            try:
+                batch = await self.engine.events_after(position)
+            except Exception:  # noqa: BLE001 - the store may be briefly away; keep following
+                log.warning("could not read the event log; trying again")
+                batch = []
+            if batch:
+                position = batch[-1].position
+                self.offer(batch)
+            else:
+                await asyncio.sleep(poll_s)
+
+    async def drained(self, within_s: float = 30.0) -> None:
+        """Wait until every queued event has been handled (for shutdown and tests)."""
+        await asyncio.wait_for(self._idle.wait(), within_s)
+
+    async def close(self) -> None:
+        for task in list(self._workers.values()):
+            task.cancel()
+        for task in list(self._workers.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- per run ------------------------------------------------------------------------------
+
+    async def _work(self, run_id: str) -> None:
+        try:
+            while self._pending.get(run_id):
+                batch = self._pending.pop(run_id)
+                try:
+                    await self._handle(run_id, batch)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a Slack or store fault: told in the log, the bot goes on
+                    log.exception("could not send %s's events to Slack", run_id)
+        finally:
+            self._workers.pop(run_id, None)
+            if not self._workers:
+                self._idle.set()
+
+    async def _handle(self, run_id: str, batch: list[Event]) -> None:
+        run = await self.engine.find_run(run_id)
+        if run is None or where(run)[0] is None:
+            return  # a console run: Slack has no place for it
+        mine = [e for e in batch if await self.engine.first_delivery(f"slack:{e.position}")]
+        if not mine:
+            return
+        view = await self.engine.view(run_id)
+        results: list[Event] = []
+        for event in mine:
+            if event.kind in RESULT_KINDS and event.step_id:
+                results.append(event)  # told together: a batch of checks is one reply
+                continue
+            await self._reply_results(view, results)
+            results = []
+            if event.kind == "run.opened":
+                view = await self._post_card(view)
+            elif event.kind == "alert.resolved":
+                await self._reply(view, blocks.resolved_alert_reply(view, event))
+            elif event.kind in REPLY_KINDS:
+                await self._reply(view, blocks.event_reply(event))
+        await self._reply_results(view, results)
+        await self.refresh(run_id)
+
+    async def _post_card(self, view: RunView) -> RunView:
+        run = view.run
+        channel, thread = where(run)
+        if channel is None or run.surface.get("card"):
+            return view
+        rendered = blocks.card(view)
+        data = await self.outbox.call(
+            "chat.postMessage",
+            channel,
+            thread_ts=thread,
+            text=blocks.card_text(view),
+            blocks=rendered,
+            unfurl_links=False,
+        )
+        ts = data.get("ts")
+        if not isinstance(ts, str):
+            return view
+        place = {"channel": channel, "ts": ts, "thread_ts": thread or ts}
+        key = f"card:{run.id}"
+        await self.engine.execute(RecordSurface(run.id, "card", place, BOT, key))
+        self._posted[run.id] = json.dumps(rendered, sort_keys=True)
+        return await self.engine.view(run.id)
+
+    async def refresh(self, run_id: str) -> None:
+        """Re-render a run's card from its current view; send it only when it changed."""
+        view = await self.engine.view(run_id)
+        place = view.run.surface.get("card")
+        if not isinstance(place, dict) or not isinstance(place.get("ts"), str):
+            return
+        rendered = blocks.card(view)
+        text = json.dumps(rendered, sort_keys=True)
+        if self._posted.get(run_id) == text:
+            return
+        try:
+            await self.outbox.call(
+                "chat.update",
+                place["channel"],
+                ts=place["ts"],
+                text=blocks.card_text(view),
+                blocks=rendered,
+            )
+        except SlackApiError as exc:
+            log.warning("could not update %s's card: %s", run_id, exc.response.get("error"))
+            return
+        self._posted[run_id] = text
+
+    async def thread_of(self, run: Run) -> tuple[str | None, str | None]:
+        """Return where a run's replies go, waiting a little for a card still being posted."""
+        channel, thread = where(run)
+        deadline = time.monotonic() + CARD_WAIT_S
+        while channel is not None and thread is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            fresh = await self.engine.find_run(run.id)
+            channel, thread = where(fresh) if fresh else (None, None)
+        return channel, thread
+
+    async def _reply(self, view: RunView, content: list[dict[str, Any]]) -> None:
+        channel, thread = await self.thread_of(view.run)
+        if channel is None:
+            return
+        await self.outbox.call(
+            "chat.postMessage",
+            channel,
+            thread_ts=thread,
+            text=blocks.message_text(content),
+            blocks=content,
+            unfurl_links=False,
+        )
+
+    async def _reply_results(self, view: RunView, events: list[Event]) -> None:
+        """Tell step results in the thread: one reply for a batch (the automatic checks that
+        finished together), split only where Slack's block limit says so; a result too big
+        for its reply is attached whole as a file."""
+        parts: list[list[dict[str, Any]]] = []
+        attach = []
+        for event in events:
+            try:
+                step = view.step(event.step_id or "")
+            except AgapeError:
+                continue
+            self.metrics.steps.labels(kind=step.kind, outcome=event.outcome or "unknown").inc()
+            if event.duration_ms is not None:
+                seconds = event.duration_ms / 1000
+                self.metrics.adapter_latency.labels(kind=step.kind).observe(seconds)
+            parts.append(blocks.result_reply(view, step, event))
+            if step.result is not None and blocks.needs_file(step.result):
+                attach.append(step)
+        for message in blocks.pack(parts):
+            await self._reply(view, message)
+        for step in attach:
+            await self._attach(view, step)
+
+    async def _attach(self, view: RunView, step: StepView) -> None:
+        channel, thread = await self.thread_of(view.run)
+        if channel is None or step.result is None:
+            return
+        try:
+            await self.outbox.upload(
+                channel,
+                thread_ts=thread,
+                filename=f"{view.run.id}-{step.id}.md",
+                title=f"{view.run.id} · {step.number}. {step.title}",
+                content=blocks.result_file(step, step.result),
+            )
+        except SlackApiError as exc:
+            log.warning("could not attach %s's result: %s", step.id, exc.response.get("error"))
