@@ -1,8 +1,8 @@
-"""The image installs pinned dependencies, serves, and checks its own health.
+"""The image installs pinned dependencies, serves, and checks its own health; compose agrees.
 
 `constraints.txt` (written by `make lock`) pins the runtime closure of `pip install .`; the
 Dockerfile installs with it. These tests keep it in step with `[project].dependencies`, and keep
-the Dockerfile and `.dockerignore` saying the same things.
+the Dockerfile, `.dockerignore` and `docker-compose.yml` saying the same things.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import re
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -67,6 +69,11 @@ def dockerfile_instructions(keyword: str) -> list[str]:
     return re.findall(rf"^{keyword}\s+(.+)$", joined, flags=re.MULTILINE)
 
 
+def compose_service() -> dict[str, Any]:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return dict(compose["services"]["agape-ops"])
+
+
 @pytest.mark.parametrize("requirement", DEPENDENCIES, ids=str)
 def test_every_runtime_dependency_is_pinned_within_its_range(requirement: Requirement) -> None:
     pinned = pins()
@@ -95,12 +102,23 @@ def test_dockerfile_installs_with_the_constraints_and_serves() -> None:
     assert dockerfile_instructions("FROM") == ["python:3.11-slim"]
 
 
-def test_image_checks_its_health_with_python_not_curl() -> None:
+def test_image_and_compose_check_health_with_the_same_probe() -> None:
     (healthcheck,) = dockerfile_instructions("HEALTHCHECK")
     image_probe = json.loads(healthcheck.split(" CMD ", 1)[1])
+    compose_probe = compose_service()["healthcheck"]["test"]
+    assert compose_probe == ["CMD", *image_probe]
     assert image_probe[:2] == ["python", "-c"], "python:3.11-slim has no curl"
     assert "'http://127.0.0.1:'" in image_probe[2]
     assert "/healthz" in image_probe[2]
+
+
+def test_compose_runs_serve_on_its_own_store_without_a_terminal() -> None:
+    service = compose_service()
+    assert service["command"] == ["serve"]
+    assert service["ports"] == ["${PORT:-3000}:3000"]
+    assert service["environment"]["PORT"] == "3000"
+    assert "@ops-store:5432/" in service["environment"]["OPS_DATABASE_URL"]
+    assert not {"tty", "stdin_open"} & set(service)
 
 
 def test_dockerignore_lets_in_only_what_the_dockerfile_copies() -> None:
