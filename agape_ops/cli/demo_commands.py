@@ -1,8 +1,7 @@
 """`agape-ops demo` (the demo world) and `agape-ops run` (what `make run` starts).
 
 ``run`` does the main job on any machine: with no backend configured at all it opens the demo
-world and says so; otherwise it opens the console (and, once `serve` exists, serves Slack when
-Slack is configured).
+world and says so; with Slack configured it serves Slack; otherwise it opens the console.
 """
 
 from __future__ import annotations
@@ -41,10 +40,16 @@ def demo(reset: bool, dry_run: bool) -> None:
 @click.command("run")
 @click.pass_context
 def run(context: click.Context) -> None:
-    """Do the main job: the demo world when no backend is configured, else the console."""
+    """Do the main job: serve Slack when it is configured; else the console on the backend, or
+    the demo world when no backend is configured either."""
     from agape_ops.cli.run_commands import console
+    from agape_ops.cli.serve_commands import serve_command
 
     settings = load_settings()
+    if settings.slack_configured():
+        click.echo("Slack is configured: serving it (`agape-ops serve`).")
+        context.invoke(serve_command, host="0.0.0.0", port=None)  # noqa: S104 - see serve
+        return
     if not settings.backend_configured():
         click.echo(
             "No backend is configured (DATABASE_URL, REDIS_URL, PAYSTACK_SECRET_KEY, "
@@ -53,11 +58,6 @@ def run(context: click.Context) -> None:
         )
         context.invoke(demo, reset=False, dry_run=False)
         return
-    if settings.slack_configured():
-        click.echo(
-            "Slack is configured, but this version has no `agape-ops serve` yet: opening the "
-            "terminal console."
-        )
     context.invoke(console, dry_run=False, actor=None)
 
 

@@ -64,7 +64,7 @@ _FAMILIES = (
 )
 # `client.chat_postMessage(`, `app.client.views_open(`, `self._client.users_info(` ...
 _CLIENT_CALL = re.compile(rf"client\s*\.\s*({_FAMILIES})_([A-Za-z0-9_]+)\s*\(")
-_API_CALL = re.compile(r"api_call\(\s*[\"']([a-z]+\.[A-Za-z0-9_.]+)[\"']")
+_API_CALL = re.compile(r"(?:api_call|outbox\.call)\(\s*[\"']([a-z]+\.[A-Za-z0-9_.]+)[\"']")
 _EVENT_HANDLER = re.compile(r"\.event\(\s*[\"']([a-z_.]+)[\"']")
 _MESSAGE_HANDLER = re.compile(r"\.message\(")
 _COMMAND_HANDLER = re.compile(r"\.command\(\s*[\"'](/[a-z0-9_-]+)[\"']")

@@ -160,7 +160,7 @@ def button(
     element: dict[str, Any] = {
         "type": "button",
         "text": plain_text(label, MAX_BUTTON),
-        "action_id": action_id,
+        "action_id": ids.action_id(action_id, value),
         "value": value,
     }
     if style is not Style.DEFAULT:
@@ -630,15 +630,16 @@ def checklist_modal(view: RunView, step: StepView) -> dict[str, Any]:
     blocks: list[Block] = [section(f"*{view.run.id} · {step.number}. {escape(step.title)}*")]
     if step.confirm:
         blocks.append(section(f"⚠️ {escape(cut(step.confirm, 2500))}"))
+    listed = "\n".join(
+        f"{i.number}. {escape(i.text)}" + (f"\n    `{escape(i.command)}`" if i.command else "")
+        for i in open_items
+    )
+    if listed:
+        blocks.append(section(cut(listed, MAX_SECTION)))
     for start in range(0, len(open_items), 10):
         chunk = open_items[start : start + 10]
         options = [
-            {
-                "text": mrkdwn(
-                    cut(escape(i.text) + (f"\n`{escape(i.command)}`" if i.command else ""), 150)
-                ),
-                "value": str(i.number),
-            }
+            {"text": plain_text(f"{i.number}. {i.text}", MAX_OPTION), "value": str(i.number)}
             for i in chunk
         ]
         blocks.append(

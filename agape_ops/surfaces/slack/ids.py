@@ -8,6 +8,7 @@ engine checks every command they become.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,18 @@ CHECKLIST_FORM = "ops.checklist_form"
 VALUE = "value"
 
 MAX_VALUE = 2000
+
+
+def action_id(kind: str, value: str) -> str:
+    """Return a button's action id: its kind and a digest of its value, since Slack wants
+    action ids unique within a block (``ops.step:3f2a...``)."""
+    digest = hashlib.sha256(value.encode()).hexdigest()[:12]
+    return f"{kind}:{digest}"
+
+
+def kind_of(action: str) -> str:
+    """Return the kind of a button from its action id (``ops.step``)."""
+    return action.split(":", 1)[0]
 
 
 @dataclass(frozen=True)

@@ -272,14 +272,15 @@ class SlackBot:
         if outcome.intake is not None:
             self.metrics.alerts.labels(intake=outcome.intake.value).inc()
         if outcome.intake is Intake.UNMATCHED and isinstance(channel, str):
+            content = blocks.unmatched_reply(
+                alert.title or alert.text, self.engine.runbooks.values()
+            )
             await self.outbox.call(
                 "chat.postMessage",
                 channel,
                 thread_ts=alert.ts,
-                text=outcome.message,
-                blocks=blocks.unmatched_reply(
-                    alert.title or alert.text, self.engine.runbooks.values()
-                ),
+                text=blocks.message_text(content),
+                blocks=content,
             )
 
     # -- clicks --------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ class SlackBot:
         """A button or menu of the bot's was pressed (already acknowledged)."""
         user = _user(body)
         channel, thread_ts, message_ts = _where_clicked(body)
-        action_id = str(action.get("action_id", ""))
+        action_id = ids.kind_of(str(action.get("action_id", "")))
         key = f"click:{message_ts}:{action_id}:{action.get('action_ts') or secrets.token_hex(8)}"
         trigger = body.get("trigger_id")
         trigger_id = trigger if isinstance(trigger, str) else None

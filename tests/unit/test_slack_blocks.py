@@ -1,0 +1,271 @@
+"""Every message and view the Slack surface can build, for each of the seven runbooks in many
+states, is within Slack's Block Kit limits, escapes what came from data, and puts on each
+button exactly what the view decided (label, style, confirmation, the command it sends).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from block_kit_limits import message_problems, view_problems
+
+from agape_ops.engine.records import Approval, Event, Run, RunState, StepRecord, StepState
+from agape_ops.engine.results import StepResult
+from agape_ops.engine.views import RunView, Style, run_view
+from agape_ops.runbooks.catalog import load_catalog
+from agape_ops.runbooks.loader import load_team_file
+from agape_ops.runbooks.model import Risk, Runbook, Team
+from agape_ops.surfaces.slack import blocks, ids
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = load_catalog([ROOT / "runbooks"])
+TEAM = load_team_file(ROOT / "team.yaml")
+T0 = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+SEVEN = sorted(CATALOG.runbooks)
+HOSTILE = "<!channel> <@U0BOSS> ```x``` & <https://evil.example|click> " + "é" * 40
+
+
+def big_result(columns: list[str], rows: int = 250) -> dict[str, Any]:
+    """A result bigger than any reply: many rows, long cells, mrkdwn and backticks in them."""
+    cells = [{c: f"{HOSTILE} {c} {i}" * 3 for c in columns} for i in range(rows)]
+    return {
+        "summary": f"{rows} rows",
+        "columns": columns,
+        "rows": cells[:200],
+        "total_rows": rows,
+        "values": {"rate": 0.1234567, "note": HOSTILE},
+        "text": HOSTILE * 80,
+    }
+
+
+def states(runbook: Runbook) -> Iterator[tuple[str, dict[str, StepRecord], RunState]]:
+    """The states a run of ``runbook`` passes through, worst cases included."""
+    steps = list(runbook.steps())
+    yield "fresh", {}, RunState.OPEN
+    done: dict[str, StepRecord] = {}
+    for step in steps:
+        read = [c for action in step.row_actions for c in action.inputs.values()]
+        columns = [*dict.fromkeys([*read, "id", "detail"])]
+        state = StepState.FAILED if step.risk is Risk.READ else StepState.DONE
+        done[step.id] = StepRecord(
+            "INC-7",
+            step.id,
+            state=state,
+            result=big_result(columns),
+            finding=f"{step.title}: {HOSTILE}" * 5,
+            actor="U0ALICE",
+            finished_at=T0,
+            attempts=2,
+            items_done=[0],
+        )
+    yield "everything ran", done, RunState.ACKNOWLEDGED
+    errors = {
+        s.id: StepRecord("INC-7", s.id, state=StepState.ERROR, error=HOSTILE, finding=HOSTILE)
+        for s in steps
+    }
+    yield "every call failed", errors, RunState.OPEN
+    yield "resolved", done, RunState.RESOLVED
+
+
+def view_of(
+    runbook: Runbook,
+    records: dict[str, StepRecord],
+    state: RunState,
+    *,
+    team: Team = TEAM,
+) -> RunView:
+    run = Run(
+        "INC-7",
+        7,
+        runbook.id,
+        runbook.title,
+        runbook.severity.value,
+        state,
+        "U0ALICE",
+        T0,
+        alert_count=12,
+        alert_resolved_at=T0,
+        acknowledged_by="U0ALICE",
+        surface={"source": {"channel": "C0ALERTS", "ts": "1.2"}},
+    )
+    approvals = [
+        Approval("INC-7", s.id, "U0ALICE", T0, {"reference": HOSTILE})
+        for s in runbook.steps()
+        if s.two_person
+    ]
+    return run_view(run, runbook, records, approvals, team, now=T0 + timedelta(minutes=5))
+
+
+def cases() -> Iterator[Any]:
+    for runbook_id in SEVEN:
+        runbook = CATALOG.runbooks[runbook_id]
+        for name, records, state in states(runbook):
+            yield pytest.param(runbook, records, state, id=f"{runbook_id}-{name}")
+
+
+def texts(payload: Any) -> Iterator[str]:
+    """Every mrkdwn text in a payload, wherever it sits (plain_text is shown as it is: Slack
+    reads no mentions or links in it)."""
+    if isinstance(payload, dict):
+        if payload.get("type") == "mrkdwn" and isinstance(payload.get("text"), str):
+            yield payload["text"]
+        for value in payload.values():
+            yield from texts(value)
+    elif isinstance(payload, list):
+        for item in payload:
+            yield from texts(item)
+
+
+def assert_escaped(payload: Any) -> None:
+    for text in texts(payload):
+        assert "<!channel>" not in text, text
+        assert "<@U0BOSS>" not in text, text
+        assert "<https://evil" not in text, text
+
+
+def event(step_id: str, kind: str = "step.finished") -> Event:
+    return Event("INC-7", T0, "U0ALICE", kind, HOSTILE, step_id=step_id, duration_ms=1234)
+
+
+@pytest.mark.parametrize(("runbook", "records", "state"), list(cases()))
+def test_every_message_and_view_is_within_block_kit_limits_and_escaped(
+    runbook: Runbook, records: dict[str, StepRecord], state: RunState
+) -> None:
+    view = view_of(runbook, records, state)
+    card = blocks.card(view)
+    built: list[tuple[str, dict[str, Any]]] = [
+        ("card", {"blocks": card, "text": blocks.card_text(view)})
+    ]
+    replies = [blocks.result_reply(view, step, event(step.id)) for step in view.steps]
+    for message in blocks.pack(replies):
+        built.append(("results", {"blocks": message, "text": blocks.message_text(message)}))
+    for step in view.steps:
+        if step.result is not None:
+            assert blocks.result_file(step, step.result).count("\n") > len(step.result.rows)
+    for kind in ("run.acknowledged", "note.added", "step.approved", "alert.resolved"):
+        built.append(("event", {"blocks": blocks.event_reply(event("x", kind)), "text": "t"}))
+    built.append(
+        ("resolved", {"blocks": blocks.resolved_alert_reply(view, event("x")), "text": "t"})
+    )
+    built.append(
+        (
+            "unmatched",
+            {"blocks": blocks.unmatched_reply(HOSTILE, CATALOG.runbooks.values()), "text": "t"},
+        )
+    )
+    for name, message in built:
+        assert message_problems(message) == [], name
+        assert_escaped(message["blocks"])
+    modals = [blocks.step_modal(view, s) for s in view.steps if not s.is_checklist]
+    modals += [blocks.checklist_modal(view, s) for s in view.steps if s.is_checklist]
+    home = blocks.home_view([(view.run, "5 min")] * 40, CATALOG.runbooks.values(), TEAM)
+    for modal in [*modals, home]:
+        assert view_problems(modal) == [], modal.get("title")
+        assert_escaped(modal["blocks"])
+
+
+@pytest.mark.parametrize("runbook_id", SEVEN)
+def test_each_button_on_the_card_says_what_the_view_decided(runbook_id: str) -> None:
+    runbook = CATALOG.runbooks[runbook_id]
+    view = view_of(runbook, {}, RunState.OPEN)
+    buttons = {
+        ids.decode(e["value"]).step_id: e
+        for block in blocks.card(view)
+        if block["type"] == "actions"
+        for e in block["elements"]
+        if ids.kind_of(e["action_id"]) in (ids.STEP, ids.CHECKLIST)
+    }
+    assert set(buttons) == {s.id for s in view.steps}
+    for step in view.steps:
+        element = buttons[step.id]
+        assert element["text"]["text"].startswith(f"{step.number}. ")
+        target = ids.decode(element["value"])
+        assert (target.run_id, target.seen) == ("INC-7", 0)
+        if step.is_checklist:
+            assert ids.kind_of(element["action_id"]) == ids.CHECKLIST
+        elif not step.changes:
+            assert "confirm" not in element
+            assert "style" not in element
+        elif step.inputs:
+            assert "confirm" not in element  # its modal states what it does and asks
+        else:
+            assert element["confirm"]["text"]["text"] == blocks.cut(step.confirm or "", 300)
+            danger = step.risk is Risk.DANGEROUS
+            assert (element.get("style") == "danger") is danger
+            assert element["style"] in ("danger", "primary")
+
+
+def test_a_change_done_before_says_so_in_its_confirmation() -> None:
+    runbook = CATALOG.runbooks["queue-backlog"]
+    step = next(s for s in runbook.steps() if s.changes_things and not s.inputs and not s.manual)
+    done = {
+        step.id: StepRecord(
+            "INC-7", step.id, state=StepState.DONE, actor="U0ALICE", finished_at=T0, attempts=1
+        )
+    }
+    view = view_of(runbook, done, RunState.ACKNOWLEDGED)
+    element = next(
+        e
+        for block in blocks.card(view)
+        if block["type"] == "actions"
+        for e in block["elements"]
+        if ids.kind_of(e["action_id"]) == ids.STEP and ids.decode(e["value"]).step_id == step.id
+    )
+    assert element["confirm"]["text"]["text"].startswith("Already done at 03:00 UTC by U0ALICE")
+    assert ids.decode(element["value"]).seen == 1
+
+
+def test_revoking_sessions_asks_for_the_user_in_a_modal_labelled_user() -> None:
+    runbook = CATALOG.runbooks["security-incident"]
+    view = view_of(runbook, {}, RunState.OPEN)
+    revoke = next(s for s in view.steps if "revoke" in s.id and s.changes)
+    modal = blocks.step_modal(view, revoke)
+    labels = [b["label"]["text"].lower() for b in modal["blocks"] if b["type"] == "input"]
+    assert any("user" in label for label in labels), labels
+    assert modal["submit"]["text"].lower().startswith("revoke")
+    assert ids.decode(modal["private_metadata"]).step_id == revoke.id
+
+
+def test_a_tampered_or_foreign_value_is_refused_not_guessed() -> None:
+    for value in ("", "x", "[]", json.dumps({"s": "a"}), json.dumps({"r": 1}), "{" * 5000):
+        with pytest.raises(Exception, match=r"not one the bot made|not readable"):
+            ids.decode(value)
+    with pytest.raises(Exception, match="not readable"):
+        ids.decode(json.dumps({"r": "INC-1", "i": {"a": 1}}))
+
+
+def test_a_table_is_aligned_monospace_and_cut_within_a_section() -> None:
+    result = StepResult.model_validate(big_result(["id", "detail"], rows=3))
+    text = blocks.table_text(result)
+    assert text.startswith("```")
+    assert text.endswith("```")
+    assert len(text) <= blocks.MAX_SECTION
+    assert "&lt;!channel&gt;" in text
+
+
+def test_user_ids_become_mentions_and_anything_else_stays_text() -> None:
+    assert blocks.who("U0ALICE") == "<@U0ALICE>"
+    assert blocks.who("alice") == "alice"
+    assert blocks.who("<!here>") == "&lt;!here&gt;"
+    assert blocks.who(None) == "nobody"
+
+
+def test_a_card_with_no_team_and_a_lost_runbook_still_renders() -> None:
+    runbook = CATALOG.runbooks["high-error-rate"]
+    view = view_of(runbook, {}, RunState.OPEN, team=Team())
+    lost = run_view(view.run, None, {}, [], Team(), now=T0)
+    for each in (view, lost):
+        card = blocks.card(each)
+        assert message_problems({"blocks": card, "text": "t"}) == []
+    assert "no longer loaded" in json.dumps(blocks.card(lost))
+    run_row = [b for b in blocks.card(view) if b.get("block_id", "").startswith("run.")]
+    labels = [e["text"]["text"] for b in run_row for e in b["elements"]]
+    assert labels == ["Acknowledge", "Mitigated", "Resolve", "Export timeline"]
+    acknowledge = run_row[0]["elements"][0]
+    assert acknowledge["style"] == Style.PRIMARY.value
+    assert "confirm" not in acknowledge
