@@ -142,8 +142,8 @@ def test_every_message_and_view_is_within_block_kit_limits_and_escaped(
         ("card", {"blocks": card, "text": blocks.card_text(view)})
     ]
     replies = [blocks.result_reply(view, step, event(step.id)) for step in view.steps]
-    for message in blocks.pack(replies):
-        built.append(("results", {"blocks": message, "text": blocks.message_text(message)}))
+    for packed in blocks.pack(replies):
+        built.append(("results", {"blocks": packed, "text": blocks.message_text(packed)}))
     for step in view.steps:
         if step.result is not None:
             assert blocks.result_file(step, step.result).count("\n") > len(step.result.rows)
