@@ -1,26 +1,33 @@
-"""The fake Slack behaves like Slack where the bot depends on it.
+"""The fake Slack and the signed-request sender behave like Slack where the bot depends on it.
 
 The bot's tests fake Slack only through ``fake_slack`` (a Web API and Socket Mode server on
-loopback), so these tests drive it with Slack's own SDK (slack_sdk's AsyncWebClient, its retry
-handlers and its Socket Mode client).
+loopback) and ``slack_requests`` (what Slack sends the bot), so these tests drive them with
+Slack's own SDK (slack_sdk's AsyncWebClient, its retry handlers, its Socket Mode client and
+its signature verifier) and with a Bolt app, the framework the bot's Slack surface is built on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from block_kit_limits import message_problems, problems, view_problems
 from fake_slack import BOT_USER, FakeSlack, slack
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_requests import Signing, SlackSender, match_inputs, signature, view_state
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -30,6 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 __all__ = ["slack"]  # the fixture, used by name
 
 CHANNEL = "C0OPS"
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
 def button(text: str, action_id: str, value: str = "v") -> dict[str, Any]:
@@ -482,3 +490,197 @@ async def test_socket_mode_needs_an_app_token(slack: FakeSlack) -> None:
     assert refused.value.response["error"] == "invalid_auth"
     opened = await client.apps_connections_open(app_token="xapp-1-test")
     assert opened["url"].startswith(f"ws://127.0.0.1:{slack.url.rsplit(':', 1)[1]}/socket?")
+
+
+def test_signatures_verify_with_slack_sdk() -> None:
+    sender = SlackSender("http://127.0.0.1:9", SECRET)
+    body = b'{"type":"event_callback"}'
+    headers = sender.sign(body)
+    verifier = SignatureVerifier(SECRET)
+    timestamp = headers["X-Slack-Request-Timestamp"]
+    assert verifier.is_valid(body, timestamp, headers["X-Slack-Signature"])
+    assert not verifier.is_valid(body + b" ", timestamp, headers["X-Slack-Signature"])
+    stale = int(time.time()) - 6 * 60
+    assert not verifier.is_valid(body, str(stale), signature(SECRET, stale, body))
+    asyncio.run(sender.aclose())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def bolt_bot(slack: FakeSlack) -> AsyncIterator[str]:
+    """A Bolt app in HTTP mode on loopback, as the bot's Slack surface is built: a slash
+    command posts buttons, a click opens a modal and replaces the message through its
+    response_url, a submission posts what was entered. Yields its origin."""
+    app = AsyncApp(
+        client=AsyncWebClient(token=slack.bot_token, base_url=slack.api_url),
+        signing_secret=SECRET,
+    )
+
+    @app.command("/ops")
+    async def ops(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await client.chat_postMessage(
+            channel=command["channel_id"],
+            text=f"{command['user_id']} asked: {command['text']}",
+            blocks=[
+                section("Inventory Oversell"),
+                actions(button("Correct stock", "run"), menu("sev1", "sev2"), block_id="acts"),
+            ],
+        )
+
+    @app.action("s")
+    async def pick(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        picked = action["selected_option"]["value"]
+        user, channel = body["user"]["id"], body["channel"]["id"]
+        await app.client.chat_postEphemeral(channel=channel, user=user, text=f"picked {picked}")
+
+    @app.event("app_mention")
+    async def mention(event: dict[str, Any], body: dict[str, Any], request: Any) -> None:
+        retry = request.headers.get("x-slack-retry-num", ["0"])[0]
+        text = f"{body['event_id']} retry {retry}"
+        await app.client.chat_postMessage(
+            channel=event["channel"], text=text, thread_ts=event["ts"]
+        )
+
+    @app.view_closed("step_inputs")
+    async def closed(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await app.client.chat_postMessage(channel=CHANNEL, text=f"{body['user']['id']} closed")
+
+    @app.action("run")
+    async def run(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        await app.client.views_open(trigger_id=body["trigger_id"], view=modal())
+        await respond(replace_original=True, text=f"{body['user']['id']} pressed Correct stock")
+
+    @app.view("step_inputs")
+    async def submitted(ack: AsyncAck, view: dict[str, Any], body: dict[str, Any]) -> None:
+        await ack()
+        values = view["state"]["values"]
+        text = (
+            f"{body['user']['id']}: {values['sku']['value']['value']} "
+            f"{values['reason']['choice']['selected_option']['value']}"
+        )
+        await app.client.chat_postMessage(channel=CHANNEL, text=text)
+
+    runner = web.AppRunner(app.web_app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    port = _free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_bolt_app_takes_commands_clicks_and_submissions_as_from_slack(
+    slack: FakeSlack, bolt_bot: str
+) -> None:
+    async with SlackSender(bolt_bot, SECRET, fake=slack) as sender:
+        assert (await sender.command("status", user="U0ALICE", channel=CHANNEL)).status_code == 200
+        (message,) = await slack.wait_for(lambda s: s.messages(channel=CHANNEL))
+        assert message["text"] == "U0ALICE asked: status"
+
+        clicked = await sender.click(slack, "U0ALICE", message["ts"], text="correct")
+        assert clicked.status_code == 200
+        view = await slack.wait_for(lambda s: s.view())
+        assert view is not None
+        replaced = await slack.wait_for(lambda s: s.responses())
+        assert replaced[0].body["replace_original"] is True
+        assert slack.message(message["ts"]) == {
+            **message,
+            "text": "U0ALICE pressed Correct stock",
+            "edited": slack.message(message["ts"])["edited"],  # type: ignore[index]
+        }
+        (payload,) = [d.body for d in sender.deliveries if d.kind == "block_actions"]
+        assert payload["actions"][0]["block_id"] == "acts"
+        assert payload["actions"][0]["value"] == "v"
+
+        submitted = await sender.submit(
+            slack, "U0ALICE", view["id"], {"SKU": "TEE-042", "why": "oversold"}
+        )
+        assert submitted.status_code == 200
+        await slack.wait_for(lambda s: len(s.messages(channel=CHANNEL)) == 2)
+        assert slack.messages(channel=CHANNEL)[1]["text"] == "U0ALICE: TEE-042 oversold"
+        assert all(d.seconds < 3 for d in sender.deliveries)  # Slack's deadline for an ack
+
+        first_ts = payload["actions"][0]["action_ts"]
+        await sender.click(slack, "U0ALICE", message["ts"], action_id="run", action_ts=first_ts)
+        assert sender.last.body["actions"][0]["action_ts"] == first_ts  # sent again as it was
+        await slack.wait_for(lambda s: len(s.views_opened) == 2 and len(s.responses()) == 2)
+
+        signings: tuple[Signing, ...] = ("missing", "wrong", "stale")
+        for signing in signings:
+            refused = await sender.command(
+                "status", user="U0ALICE", channel=CHANNEL, signing=signing
+            )
+            assert refused.status_code == 401
+    assert slack.block_errors == []
+    assert slack.violations() == []
+
+
+async def test_a_bolt_app_takes_events_menus_and_closed_modals_as_from_slack(
+    slack: FakeSlack, bolt_bot: str
+) -> None:
+    async with SlackSender(bolt_bot, SECRET, fake=slack) as sender:
+        challenge = await sender.url_verification("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7")
+        assert challenge.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7"}
+
+        asked = slack.post_as_user(CHANNEL, "<@U0BOT> status", user="U0ALICE")
+        mention = {"type": "app_mention", "user": "U0ALICE", "text": asked["text"]}
+        event = {**mention, "channel": CHANNEL, "ts": asked["ts"]}
+        assert (await sender.event(event, event_id="Ev0001")).status_code == 200
+        retried = await sender.event(event, event_id="Ev0001", retry_num=1)
+        assert retried.status_code == 200
+        await slack.wait_for(lambda s: len(s.messages(thread_ts=asked["ts"])) == 2)
+        assert sorted(m["text"] for m in slack.messages(thread_ts=asked["ts"])) == [
+            "Ev0001 retry 0",
+            "Ev0001 retry 1",
+        ]
+
+        await sender.command("status", user="U0ALICE", channel=CHANNEL)
+        (message,) = await slack.wait_for(
+            lambda s: [m for m in s.messages(channel=CHANNEL) if "asked" in m["text"]]
+        )
+        assert (await sender.select(slack, "U0BOB", message["ts"], "sev2")).status_code == 200
+        picked = await slack.wait_for(lambda s: s.ephemerals(user="U0BOB"))
+        assert picked[0]["text"] == "picked sev2"
+        with pytest.raises(AssertionError, match="0 options match"):
+            await sender.select(slack, "U0BOB", message["ts"], "sev9")
+
+        await sender.click(slack, "U0ALICE", message["ts"], action_id="run")
+        view = await slack.wait_for(lambda s: s.view())
+        assert view is not None
+        with pytest.raises(AssertionError, match="0 inputs match"):
+            await sender.submit(slack, "U0ALICE", view["id"], {"Quantity": "3"})
+        assert (await sender.view_closed("U0ALICE", view)).status_code == 200
+        await slack.wait_for(lambda s: s.messages(channel=CHANNEL)[-1]["text"] == "U0ALICE closed")
+    kinds = [d.kind for d in sender.deliveries]
+    assert kinds[:3] == ["url_verification", "event_callback", "event_callback"]
+    assert "view_closed" in kinds
+
+
+def test_a_submission_carries_every_input_of_the_view_as_slack_shapes_it() -> None:
+    state = view_state(modal(), {"reason": {"choice": "Returned"}})
+    assert state == {
+        "values": {
+            "sku": {"value": {"type": "plain_text_input", "value": None}},
+            "reason": {
+                "choice": {
+                    "type": "static_select",
+                    "selected_option": {"text": plain("Returned"), "value": "returned"},
+                }
+            },
+        }
+    }
+    assert match_inputs(modal(), {"sku": "TEE-1", "why": "oversold"}) == {
+        "sku": {"value": "TEE-1"},
+        "reason": {"choice": "oversold"},
+    }
