@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from fake_slack import FakeSlack
-from slack_requests import SlackSender
+from slack_requests import SlackSender, find_element, new_action_ts
 from walkthrough_http import FakeBackend
 from walkthrough_seed import alertmanager_event, settings
 
@@ -59,7 +59,9 @@ def slack_settings(
     return settings(backend_db, redis_db, tmp_path, **values)
 
 
-def alert_event(alertname: str, instance: str = "api-1", *, status: str = "FIRING") -> dict[str, Any]:
+def alert_event(
+    alertname: str, instance: str = "api-1", *, status: str = "FIRING"
+) -> dict[str, Any]:
     """An Alertmanager notification as #alerts delivers it (a fresh ts per call)."""
     title = f"[{status}:1] {alertname} agape-backend (prod {instance} critical)"
     if status == "RESOLVED":
@@ -118,6 +120,32 @@ class World:
         assert response.status_code == 200, response.text
         return response
 
+    async def press(
+        self, message: dict[str, Any], user: str, text: str, *, action_ts: str | None = None
+    ) -> httpx.Response:
+        """Click a button on ``message`` as it was when the person saw it (a snapshot: a
+        double click presses the same rendering twice)."""
+        block_id, element = find_element(message, "button", text=text)
+        action = {
+            "action_id": element["action_id"],
+            "block_id": block_id,
+            "text": element["text"],
+            "value": element.get("value"),
+            "type": "button",
+            "action_ts": action_ts or new_action_ts(),
+        }
+        thread = message.get("thread_ts")
+        response = await self.sender.block_actions(
+            user,
+            [action],
+            channel=message.get("channel", ALERTS),
+            message_ts=message["ts"],
+            thread_ts=thread if thread != message["ts"] else None,
+            message=message,
+        )
+        assert response.status_code == 200, response.text
+        return response
+
     async def card(self, thread_ts: str, timeout: float = WITHIN) -> dict[str, Any]:
         """Wait for the run card in an alert's thread and return it as the fake holds it."""
 
@@ -134,6 +162,14 @@ class World:
         card = await self.card(thread_ts)
         run_id = header_of(card).split(" · ")[0].split()[-1]
         return await self.container.engine.get_run(run_id)
+
+    def top_level(self) -> list[dict[str, Any]]:
+        """The bot's messages at the top of #alerts (not in a thread)."""
+        return [
+            dict(m)
+            for m in self.slack.messages(ALERTS)
+            if m.get("bot_id") and m.get("thread_ts") in (None, m.get("ts"))
+        ]
 
     def replies(self, thread_ts: str) -> list[dict[str, Any]]:
         return [
@@ -155,7 +191,9 @@ class World:
 
         return await self.slack.wait_for(found, timeout, what=f"a reply saying {text!r}")
 
-    async def card_saying(self, thread_ts: str, text: str, timeout: float = WITHIN) -> dict[str, Any]:
+    async def card_saying(
+        self, thread_ts: str, text: str, timeout: float = WITHIN
+    ) -> dict[str, Any]:
         """Wait until the run card (updated in place) shows ``text``."""
 
         def found(slack: FakeSlack) -> dict[str, Any] | None:
