@@ -146,7 +146,7 @@ class World:
         assert response.status_code == 200, response.text
         return response
 
-    async def card(self, thread_ts: str, timeout: float = WITHIN) -> dict[str, Any]:
+    async def card(self, thread_ts: str, within: float = WITHIN) -> dict[str, Any]:
         """Wait for the run card in an alert's thread and return it as the fake holds it."""
 
         def found(slack: FakeSlack) -> dict[str, Any] | None:
@@ -155,8 +155,7 @@ class World:
                     return dict(message)
             return None
 
-        card = await self.slack.wait_for(found, timeout, what=f"a run card under {thread_ts}")
-        return card
+        return await self.slack.wait_for(found, within, what=f"a run card under {thread_ts}")
 
     async def run_of(self, thread_ts: str) -> Run:
         card = await self.card(thread_ts)
@@ -179,7 +178,7 @@ class World:
         ]
 
     async def reply_saying(
-        self, thread_ts: str, text: str, timeout: float = WITHIN
+        self, thread_ts: str, text: str, within: float = WITHIN
     ) -> dict[str, Any]:
         """Wait for a reply in the thread whose words contain ``text``."""
 
@@ -189,10 +188,10 @@ class World:
                     return message
             return None
 
-        return await self.slack.wait_for(found, timeout, what=f"a reply saying {text!r}")
+        return await self.slack.wait_for(found, within, what=f"a reply saying {text!r}")
 
     async def card_saying(
-        self, thread_ts: str, text: str, timeout: float = WITHIN
+        self, thread_ts: str, text: str, within: float = WITHIN
     ) -> dict[str, Any]:
         """Wait until the run card (updated in place) shows ``text``."""
 
@@ -202,16 +201,16 @@ class World:
                     return dict(message)
             return None
 
-        return await self.slack.wait_for(found, timeout, what=f"the card saying {text!r}")
+        return await self.slack.wait_for(found, within, what=f"the card saying {text!r}")
 
-    async def ephemeral_to(self, user: str, text: str, timeout: float = WITHIN) -> dict[str, Any]:
+    async def ephemeral_to(self, user: str, text: str, within: float = WITHIN) -> dict[str, Any]:
         def found(slack: FakeSlack) -> dict[str, Any] | None:
             for message in slack.ephemerals(user=user):
                 if text in words(message) or text in str(message.get("text", "")):
                     return dict(message)
             return None
 
-        return await self.slack.wait_for(found, timeout, what=f"{user} told {text!r}")
+        return await self.slack.wait_for(found, within, what=f"{user} told {text!r}")
 
     async def settle(self) -> None:
         """Wait for the work clicks and alerts started, and the events they committed."""

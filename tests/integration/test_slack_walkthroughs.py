@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import slack_fixtures
 import walkthrough_http
-from slack_fixtures import ALERTS, World, alert_event, header_of, words
+from slack_fixtures import World, alert_event, header_of, words
 from test_walkthroughs import VARIANTS, oversold, stock
 from walkthrough_seed import APPROVER, RESPONDER, STRANGER, seed
 
