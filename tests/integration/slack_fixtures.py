@@ -149,11 +149,11 @@ class World:
     async def card(self, thread_ts: str, within: float = WITHIN) -> dict[str, Any]:
         """Wait for the run card in an alert's thread and return it as the fake holds it."""
 
-        def found(slack: FakeSlack) -> dict[str, Any] | None:
+        def found(slack: FakeSlack) -> dict[str, Any]:
             for message in slack.messages(ALERTS, thread_ts=thread_ts):
                 if " · " in header_of(message) and message.get("ts") != thread_ts:
                     return dict(message)
-            return None
+            return {}
 
         return await self.slack.wait_for(found, within, what=f"a run card under {thread_ts}")
 
@@ -182,11 +182,11 @@ class World:
     ) -> dict[str, Any]:
         """Wait for a reply in the thread whose words contain ``text``."""
 
-        def found(slack: FakeSlack) -> dict[str, Any] | None:
+        def found(slack: FakeSlack) -> dict[str, Any]:
             for message in self.replies(thread_ts):
                 if text in words(message):
                     return message
-            return None
+            return {}
 
         return await self.slack.wait_for(found, within, what=f"a reply saying {text!r}")
 
@@ -195,20 +195,20 @@ class World:
     ) -> dict[str, Any]:
         """Wait until the run card (updated in place) shows ``text``."""
 
-        def found(slack: FakeSlack) -> dict[str, Any] | None:
+        def found(slack: FakeSlack) -> dict[str, Any]:
             for message in slack.messages(ALERTS, thread_ts=thread_ts):
                 if " · " in header_of(message) and text in words(message):
                     return dict(message)
-            return None
+            return {}
 
         return await self.slack.wait_for(found, within, what=f"the card saying {text!r}")
 
     async def ephemeral_to(self, user: str, text: str, within: float = WITHIN) -> dict[str, Any]:
-        def found(slack: FakeSlack) -> dict[str, Any] | None:
+        def found(slack: FakeSlack) -> dict[str, Any]:
             for message in slack.ephemerals(user=user):
                 if text in words(message) or text in str(message.get("text", "")):
                     return dict(message)
-            return None
+            return {}
 
         return await self.slack.wait_for(found, within, what=f"{user} told {text!r}")
 
