@@ -860,7 +860,12 @@ class FakeSlack:
         ts = _required(params, "ts", "message_not_found")
         message = self._stored(channel, ts)
         self._apply_update(message, params)
-        return {"channel": channel, "ts": ts, "text": message["text"], "message": dict(message)}
+        return {
+            "channel": channel,
+            "ts": ts,
+            "text": message["text"],
+            "message": copy.deepcopy(message),
+        }
 
     def _apply_update(self, message: dict[str, Any], params: dict[str, Any]) -> None:
         """Update a message as chat.update does: blocks and attachments not given are kept;

@@ -483,6 +483,31 @@ async def test_socket_mode_spreads_envelopes_over_connections(slack: FakeSlack) 
             await _close(client)
 
 
+async def test_socket_mode_reconnects_when_slack_asks(slack: FakeSlack) -> None:
+    client = await _socket_client(slack, asyncio.Queue())
+    try:
+        await slack.wait_for(lambda s: s.socket_connections == 1)
+        await slack.socket_disconnect()
+        await slack.wait_for(lambda s: len(s.calls("apps.connections.open")) == 2)
+        await slack.wait_for(lambda s: s.socket_connections == 1)
+        envelope_id = await slack.socket_send("interactive", {"type": "block_actions"})
+        await slack.wait_for_ack(envelope_id)
+    finally:
+        await _close(client)
+
+
+async def test_a_fake_on_its_own_thread_serves_a_client_in_the_test_loop() -> None:
+    with FakeSlack.in_thread() as fake:
+        client = await _socket_client(fake, asyncio.Queue())
+        try:
+            await fake.wait_for(lambda s: s.socket_connections == 1)
+            envelope_id = await fake.socket_send("events_api", {"type": "event_callback"})
+            assert (await fake.wait_for_ack(envelope_id)).envelope_id == envelope_id
+        finally:
+            await _close(client)
+        await fake.wait_for(lambda s: s.socket_connections == 0)
+
+
 async def test_socket_mode_needs_an_app_token(slack: FakeSlack) -> None:
     client = AsyncWebClient(base_url=slack.api_url)
     with pytest.raises(SlackApiError) as refused:
