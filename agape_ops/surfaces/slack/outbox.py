@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
@@ -33,8 +36,47 @@ BURST = 4
 PACE_S = 1.0
 #: How many times slack_sdk retries a 429 in place before the outbox waits and tries again.
 RATE_LIMIT_RETRIES = 5
+#: Errors that mean the bot cannot act in Slack at all: its health is down.
+AUTH_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+)
 #: How long a call keeps trying in all before it is given up (and logged).
 GIVE_UP_S = 600.0
+
+
+def retry_after_s(headers: Mapping[str, Any]) -> float:
+    """Read a 429's ``Retry-After`` (seconds), whether the header value is text or a list."""
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            text = value[0] if isinstance(value, list | tuple) and value else value
+            try:
+                return max(0.0, float(str(text).strip()))
+            except ValueError:
+                return 1.0
+    return 1.0
+
+
+class RetryAfter(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's rate-limit retry, waiting the whole ``Retry-After``.
+
+    The built-in handler reads only the header's first character when the client is
+    aiohttp-based (the header is a string there, not a list): ``Retry-After: 30`` waited 3 s,
+    and the next call came 27 s too early.
+    """
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:
+            raise error or RuntimeError("a rate-limit retry without a response")
+        state.next_attempt_requested = True
+        await asyncio.sleep(retry_after_s(response.headers))
+        state.increment_current_attempt()
 
 
 def web_client(token: str, base_url: str, *, timeout_s: float = 10.0) -> AsyncWebClient:
@@ -44,7 +86,7 @@ def web_client(token: str, base_url: str, *, timeout_s: float = 10.0) -> AsyncWe
         base_url=base_url,
         timeout=int(max(1, timeout_s)),
         retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+            RetryAfter(max_retry_count=RATE_LIMIT_RETRIES),
             AsyncServerErrorRetryHandler(max_retry_count=2),
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
         ],
@@ -163,11 +205,12 @@ class Outbox:
                 error = str(exc.response.get("error", "error"))
                 self._on_error(method, error)
                 if exc.response.status_code == 429 and time.monotonic() < deadline:
-                    wait = float(exc.response.headers.get("Retry-After", "1") or 1)
+                    wait = retry_after_s(exc.response.headers)
                     log.warning("slack %s rate limited: waiting %.0f s", method, wait)
                     await asyncio.sleep(wait)
                     continue
-                self.health.saw(exc.response.status_code < 500, f"{method}: {error}")
+                answered = exc.response.status_code < 500 and error not in AUTH_ERRORS
+                self.health.saw(answered, f"{method}: {error}")
                 raise
             except (TimeoutError, OSError) as exc:
                 self._on_error(method, type(exc).__name__)

@@ -133,7 +133,10 @@ class Relay:
                     await self._handle(run_id, batch)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # a Slack or store fault: told in the log, the bot goes on
+                except SlackApiError as exc:
+                    error = exc.response.get("error")
+                    log.warning("Slack refused %s's update: %s", run_id, error)
+                except Exception:  # a store fault: told in the log, the bot goes on
                     log.exception("could not send %s's events to Slack", run_id)
         finally:
             self._workers.pop(run_id, None)
