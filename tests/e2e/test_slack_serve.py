@@ -111,11 +111,12 @@ async def serve(env: dict[str, str], tmp_path: Path, name: str) -> AsyncIterator
         await bot.stop(signal.SIGKILL)
 
 
-def card_of(slack: FakeSlack, thread: str) -> dict[str, Any] | None:
+def card_of(slack: FakeSlack, thread: str) -> dict[str, Any]:
+    """The run card in a thread as the fake holds it now, or {} while there is none."""
     for message in slack.messages(ALERTS, thread_ts=thread):
         if " · " in header_of(message):
             return dict(message)
-    return None
+    return {}
 
 
 def click_payload(message: dict[str, Any], user: str, text: str, action_ts: str) -> dict[str, Any]:
@@ -200,11 +201,11 @@ async def test_two_replicas_on_one_store_act_once_and_one_carries_on_when_the_ot
 
                 # One replica dies; the other takes the rest of the run, and keeps the card.
                 await a.stop(signal.SIGKILL)
-                card = card_of(slack, thread) or {}
+                card = card_of(slack, thread)
                 resolve = click_payload(card, RESPONDER, "Resolve", "1722600000.000002")
                 await click_at(to_b, resolve)
                 await slack.wait_for(
-                    lambda s: "Resolved" in words(card_of(s, thread) or {}),
+                    lambda s: "Resolved" in words(card_of(s, thread)),
                     15,
                     what="the card resolved",
                 )
@@ -247,7 +248,7 @@ async def test_a_restart_mid_run_keeps_the_old_buttons_working(
             async with SlackSender(second.url, SIGNING_SECRET) as sender:
                 await click_at(sender, click_payload(card, APPROVER, "Correct stock", "1.1"))
                 await slack.wait_for(
-                    lambda s: "Stock set to 0 on 2" in words(card_of(s, thread) or {}),
+                    lambda s: "Stock set to 0 on 2" in words(card_of(s, thread)),
                     15,
                     what="the old card's button to work after the restart",
                 )
@@ -279,7 +280,7 @@ async def test_socket_mode_walks_an_alert_and_acknowledges_each_envelope(
             envelope = await slack.socket_send("interactive", payload)
             await slack.wait_for_ack(envelope, 3)
             await slack.wait_for(
-                lambda s: "Stock set to 0 on 2" in words(card_of(s, thread) or {}),
+                lambda s: "Stock set to 0 on 2" in words(card_of(s, thread)),
                 15,
                 what="the correction over Socket Mode",
             )
