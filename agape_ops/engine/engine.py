@@ -27,6 +27,7 @@ from agape_ops.engine.handlers.stepping import reap
 from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import Adapter, Probe
 from agape_ops.engine.postmortem import render_json, render_markdown
+from agape_ops.engine.quick import Look, quick_look
 from agape_ops.engine.records import ACTIVE_STATES, Event, Run
 from agape_ops.engine.steps import Plan, StepRunner
 from agape_ops.engine.store import RunStore
@@ -282,6 +283,11 @@ class Engine:
                 yield event
             if not batch:
                 await asyncio.sleep(poll_s)
+
+    async def quick(self, look: str, values: list[str]) -> Look:
+        """Take a quick look outside any run (``verify`` a reference, ``queues``): a loaded
+        runbook's read step doing it, through the same adapter; nothing is changed or kept."""
+        return await quick_look(self, look, values, self.clock())
 
     async def probes(self, timeout_s: float = 3.0) -> dict[str, Probe]:
         """Probe every adapter at once, each within ``timeout_s``; never raise."""

@@ -36,6 +36,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "timeline": ("timeline [md|json]", "export the run's timeline (postmortem draft)"),
     "contacts": ("contacts", "list the emergency contacts"),
     "dashboards": ("dashboards", "list the monitoring dashboards"),
+    "verify": ("verify <reference>", "ask Paystack how a transaction ended"),
+    "queues": ("queues", "jobs waiting, active and failed in each queue"),
+    "health": ("health", "probe every system the bot reaches"),
 }
 
 #: Subcommands that act on one run: they take an optional run id first (``ack INC-3``).
@@ -57,7 +60,19 @@ RUN_SCOPED = frozenset(
 TIMELINE_FORMATS = ("md", "json")
 #: Subcommands that take nothing after the name (but a run id, when run-scoped).
 _BARE = frozenset(
-    {"help", "runbooks", "runs", "status", "ack", "mitigated", "close", "contacts", "dashboards"}
+    {
+        "help",
+        "runbooks",
+        "runs",
+        "status",
+        "ack",
+        "mitigated",
+        "close",
+        "contacts",
+        "dashboards",
+        "queues",
+        "health",
+    }
 )
 
 #: Numbers are ASCII digits only (``²`` and ``①`` are digits to Python, not numbers to int())
@@ -66,6 +81,7 @@ _RUN_ID = re.compile(r"[A-Za-z][A-Za-z0-9]{0,15}-[0-9]{1,9}")
 _STEP = re.compile(r"[a-z][a-z0-9_]{0,63}|[0-9]{1,4}")
 _NUMBER = re.compile(r"[0-9]{1,4}")
 _RUNBOOK_ID = re.compile(r"[a-z][a-z0-9-]*")
+_REFERENCE = re.compile(r"[A-Za-z0-9.=-]{1,100}")
 _INPUT_NAME = re.compile(r"[a-z][a-z0-9_]*")
 #: Slack turns typed quotes into typographic ones; read them as the plain quotes meant.
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
@@ -152,6 +168,10 @@ def _syntax(name: str) -> OpsUsage:
 def _parse_arguments(name: str, run_id: str | None, rest: str) -> OpsCommand | OpsUsage:
     if name in _BARE:
         return OpsCommand(name, run_id=run_id) if not rest else _syntax(name)
+    if name == "verify":
+        if not _REFERENCE.fullmatch(rest):
+            return _syntax(name)
+        return OpsCommand(name, target=rest)
     if name == "use":
         if not _RUN_ID.fullmatch(rest):
             return _syntax(name)

@@ -18,6 +18,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from agape_ops.engine.ports import Probe
 from agape_ops.engine.records import Event, Run, StepState
 from agape_ops.engine.results import StepResult, cell_text
 from agape_ops.engine.steps import Plan
@@ -303,6 +304,16 @@ def dashboards_table(dashboards: Sequence[Dashboard]) -> RenderableType:
         table.add_column(column, overflow="fold")  # ids, emails and URLs are never cut
     for board in dashboards:
         table.add_row(plain(board.name), plain(board.url or ""), plain(board.note or ""))
+    return table
+
+
+def probes_table(probes: Sequence[Probe]) -> Table:
+    """Each system the bot reaches: configured or not, answering or not, and how fast."""
+    table = Table("system", "status", "detail", "latency")
+    for probe in probes:
+        status = "not configured" if not probe.configured else "ok" if probe.ok else "FAILING"
+        latency = f"{probe.latency_ms} ms" if probe.latency_ms is not None else ""
+        table.add_row(plain(probe.name), plain(status), plain(probe.detail), plain(latency))
     return table
 
 

@@ -204,6 +204,16 @@ class Session:
             show(render.contacts_table(engine.team.contacts))
         elif name == "dashboards":
             show(render.dashboards_table(engine.team.dashboards))
+        elif name in ("verify", "queues"):
+            values = [command.target] if command.target else []
+            look = self.call(engine.quick(name, values))
+            line = render.error_line if look.failed else render.note_line
+            show(line(look.finding))
+            if look.result is not None and (look.result.columns or look.result.values):
+                show(render.result_view(look.result))
+        elif name == "health":
+            probes = self.call(engine.probes())
+            show(render.probes_table(list(probes.values())))
         elif name == "use":
             self.current = self._run(command.target).id
             self._status(self.current)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from agape_ops.engine.ports import Probe
 from agape_ops.engine.records import Event, Run, RunState, StepState
 from agape_ops.engine.results import StepResult, cell_text, duration_words
 from agape_ops.engine.views import (
@@ -520,6 +521,33 @@ def message_text(content: Sequence[Mapping[str, Any]]) -> str:
 
 def duration_words_ms(milliseconds: int) -> str:
     return duration_words(timedelta(milliseconds=milliseconds))
+
+
+def look_reply(title: str, finding: str, result: StepResult | None, *, failed: bool) -> list[Block]:
+    """A quick look's answer (`/ops verify`, `/ops queues`): its finding, then its table."""
+    mark = "⚠️" if failed else "🔎"
+    content = [section(f"{mark} *{escape(title)}*\n{escape(cut(finding, 2500))}")]
+    if result is not None and not failed:
+        if result.columns and result.rows:
+            content.append(section(table_text(result)))
+        elif result.values:
+            content.append(section(figures_text(result.values)))
+    return content
+
+
+def probes_text(probes: Iterable[Probe]) -> str:
+    """`/ops health`: each system, whether it answers, and how fast."""
+    lines = []
+    for probe in probes:
+        if not probe.configured:
+            mark, state = "⚪", "not configured"
+        else:
+            mark, state = ("✅", "ok") if probe.ok else ("🔴", "failing")
+        took = f" ({probe.latency_ms} ms)" if probe.latency_ms is not None else ""
+        lines.append(
+            f"{mark} *{escape(probe.name)}* {state}{took}: {escape(cut(probe.detail, 200))}"
+        )
+    return cut("\n".join(lines) or "No systems are configured.", MAX_SECTION)
 
 
 def event_reply(event: Event) -> list[Block]:

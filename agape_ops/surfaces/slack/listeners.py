@@ -432,9 +432,7 @@ class SlackBot:
     def instant_answer(self, parsed: OpsCommand | OpsUsage) -> str | None:
         """Return the answer to a subcommand that needs nothing slow, else None."""
         if isinstance(parsed, OpsUsage):
-            return f"{blocks.escape(parsed.message)}\n" + blocks.code_block(
-                "\n".join(usage_lines())
-            )
+            return f"{blocks.escape(parsed.message)} (`/ops help` lists every subcommand)"
         if parsed.name == "help":
             return "`/ops` subcommands:\n" + blocks.code_block("\n".join(usage_lines()))
         if parsed.name == "runbooks":
@@ -482,6 +480,15 @@ class SlackBot:
             lines = [(run, self._age(run)) for run in runs]
             empty = "No runs are open." if name == "status" else "No runs yet."
             await self.tell(user, channel, blocks.runs_text(lines, empty=empty), markup=True)
+            return
+        if name in ("verify", "queues"):
+            look = await self.engine.quick(name, [parsed.target] if parsed.target else [])
+            content = blocks.look_reply(look.title, look.finding, look.result, failed=look.failed)
+            await self.tell(user, channel, look.finding, content=content)
+            return
+        if name == "health":
+            probes = await self.engine.probes()
+            await self.tell(user, channel, blocks.probes_text(probes.values()), markup=True)
             return
         if name == "use":
             await self.tell(
