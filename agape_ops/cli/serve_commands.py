@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import TYPE_CHECKING
 
 import click
 
@@ -13,53 +12,19 @@ from agape_ops.cli.startup import CANNOT_START, load_settings, stop
 from agape_ops.errors import AgapeError
 from agape_ops.settings import Settings
 
-if TYPE_CHECKING:
-    from slack_bolt.async_app import AsyncApp
-
-    from agape_ops.bootstrap import Container
-    from agape_ops.surfaces.slack.listeners import SlackBot
-
 
 def _secret(value: object) -> str | None:
     getter = getattr(value, "get_secret_value", None)
     return getter() if callable(getter) else None
 
 
-def compose(container: Container) -> tuple[SlackBot, AsyncApp]:
-    """Build the Slack surface over a built bot: its client, outbox, relay and bolt app."""
-    from agape_ops.surfaces.slack.listeners import Identity, SlackBot, build_app
-    from agape_ops.surfaces.slack.metrics import Metrics
-    from agape_ops.surfaces.slack.outbox import Outbox, web_client
-    from agape_ops.surfaces.slack.relay import Relay
-
-    settings = container.settings
-    token = _secret(settings.slack_bot_token) or ""
-    app_token = _secret(settings.slack_app_token)
-    signing_secret = _secret(settings.slack_signing_secret)
-    metrics = Metrics()
-    outbox = Outbox(
-        web_client(token, settings.slack_api_url, timeout_s=settings.ops_http_timeout_s),
-        on_error=metrics.slack_error,
-    )
-    bot = SlackBot(
-        engine=container.engine,
-        outbox=outbox,
-        relay=Relay(container.engine, outbox, metrics),
-        metrics=metrics,
-        identity=Identity(token),
-        alerts_channel=settings.alerts_channel,
-        run_prefix=settings.ops_run_prefix,
-    )
-    return bot, build_app(bot, signing_secret=None if app_token else signing_secret)
-
-
 async def _serve(settings: Settings, host: str, port: int) -> None:
     from agape_ops.bootstrap import build
-    from agape_ops.surfaces.slack.server import serve
+    from agape_ops.surfaces.slack.server import compose, serve
 
     container = await build(settings)
     try:
-        bot, app = compose(container)
+        bot, app = compose(container.engine, settings)
         app_token = _secret(settings.slack_app_token)
         served = await serve(bot, app, host=host, port=port, app_token=app_token)
         stopping = asyncio.Event()

@@ -28,7 +28,7 @@ from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import Adapter, Probe
 from agape_ops.engine.postmortem import render_json, render_markdown
 from agape_ops.engine.quick import Look, quick_look
-from agape_ops.engine.records import ACTIVE_STATES, Event, Run
+from agape_ops.engine.records import ACTIVE_STATES, Delivery, Event, Run
 from agape_ops.engine.steps import Plan, StepRunner
 from agape_ops.engine.store import RunStore
 from agape_ops.engine.unit import DuplicateDelivery, Unit
@@ -52,6 +52,8 @@ Listener = Callable[[Event], Awaitable[None]]
 DUPLICATE_WAIT_S = 30.0
 #: How long a claimed step stays claimed without its process renewing the lease.
 STEP_LEASE_S = 30.0
+#: How long a process may take to send an event's outputs before another takes them over.
+DELIVERY_LEASE = timedelta(seconds=30)
 #: How long idempotency keys and delivery ids are kept (Slack retries within minutes).
 KEEP_KEYS = timedelta(days=7)
 
@@ -304,10 +306,18 @@ class Engine:
         found = await asyncio.gather(*(one(n, self.adapters[n]) for n in names))
         return dict(zip(names, found, strict=True))
 
-    async def first_delivery(self, key: str) -> bool:
-        """Say whether this is the first time any process sees ``key`` (a Slack event id, an
-        output a surface must send once): the store decides, so replicas and restarts agree."""
-        return await self.store.remember_event(key)
+    async def claim_delivery(self, key: str) -> Delivery:
+        """Claim sending one output of a committed event (a Slack message) for this process.
+
+        The store decides, so replicas and restarts agree: CLAIMED means send it, then call
+        ``finish_delivery``; HELD means another process is on it (ask again after
+        ``DELIVERY_LEASE``: a claim a dead process left is taken over); DONE means it was sent.
+        """
+        return await self.store.claim_delivery(key, self.clock(), DELIVERY_LEASE)
+
+    async def finish_delivery(self, key: str) -> None:
+        """Record that a claimed output was sent (or given up): nobody sends it again."""
+        await self.store.finish_delivery(key, self.clock())
 
     # -- housekeeping ------------------------------------------------------------------------
 

@@ -135,3 +135,12 @@ class CommandClaim:
 
     claimed: bool
     outcome: dict[str, Any] | None = None
+
+
+class Delivery(StrEnum):
+    """Who sends one output of a committed event (a Slack message): this process, nobody
+    more (it was sent), or another process that is on it now."""
+
+    CLAIMED = "claimed"
+    DONE = "done"
+    HELD = "held"

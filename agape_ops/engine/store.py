@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from agape_ops.engine.records import Approval, CommandClaim, Event, Run, RunState, StepRecord
+from agape_ops.engine.records import (
+    Approval,
+    CommandClaim,
+    Delivery,
+    Event,
+    Run,
+    RunState,
+    StepRecord,
+)
 
 
 class RunTransaction(Protocol):
@@ -117,8 +125,12 @@ class RunStore(Protocol):
         """Return a key's stored outcome, None while pending, or ``{"unclaimed": True}``."""
         ...
 
-    async def remember_event(self, key: str) -> bool:
-        """Return True the first time a delivery id is seen (by any process), False after."""
+    async def claim_delivery(self, key: str, now: datetime, lease: timedelta) -> Delivery:
+        """Claim sending one output for ``lease`` (taking over one a dead process left)."""
+        ...
+
+    async def finish_delivery(self, key: str, now: datetime) -> None:
+        """Record that a claimed output was sent: nobody sends it again."""
         ...
 
     async def prune(self, before: datetime) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from agape_ops.engine.records import (
     Approval,
     CommandClaim,
+    Delivery,
     Event,
     Run,
     RunState,
@@ -246,6 +247,52 @@ class SqlStore:
             return UNCLAIMED
         outcome: dict[str, Any] | None = row.outcome
         return outcome
+
+    async def claim_delivery(self, key: str, now: datetime, lease: timedelta) -> Delivery:
+        """Claim the sending of one output (a Slack message for an event) for ``lease``.
+
+        CLAIMED: this caller sends it (a claim left unfinished longer than ``lease`` by a
+        process that died is taken over). DONE: it was sent. HELD: another process is on it.
+        """
+        claim = (
+            self._insert(commands)
+            .values(key=key, claimed_at=now)
+            .on_conflict_do_nothing(index_elements=[commands.c.key])
+            .returning(commands.c.key)
+        )
+        take_over = (
+            commands.update()
+            .where(
+                commands.c.key == key,
+                commands.c.finished_at.is_(None),
+                commands.c.claimed_at < now - lease,
+            )
+            .values(claimed_at=now)
+            .returning(commands.c.key)
+        )
+        async with self._write() as conn:
+            if (await conn.execute(claim)).first() is not None:
+                return Delivery.CLAIMED
+            if (await conn.execute(take_over)).first() is not None:
+                return Delivery.CLAIMED
+            finished = await conn.scalar(
+                sa.select(commands.c.finished_at).where(commands.c.key == key)
+            )
+        return Delivery.DONE if finished is not None else Delivery.HELD
+
+    async def finish_delivery(self, key: str, now: datetime) -> None:
+        """Record that a claimed output was sent (or given up): nobody sends it again."""
+        async with self._write() as conn:
+            await conn.execute(
+                commands.update()
+                .where(commands.c.key == key)
+                .values(finished_at=now, outcome={"delivered": True})
+            )
+
+    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+        if self._target.is_sqlite:
+            return sqlite.insert(table)
+        return postgresql.insert(table)
 
     async def remember_event(self, key: str) -> bool:
         """Return True the first time a key (e.g. a Slack event id) is seen, False after."""

@@ -144,7 +144,8 @@ async def click_at(sender: SlackSender, payload: dict[str, Any]) -> None:
     assert response.status_code == 200, response.text
 
 
-async def texts_in(slack: FakeSlack, thread: str) -> list[str]:
+def texts_in(slack: FakeSlack, thread: str) -> list[str]:
+    """The words of each reply in a thread (the card excluded)."""
     return [
         words(m)
         for m in slack.messages(ALERTS, thread_ts=thread)
@@ -190,12 +191,9 @@ async def test_two_replicas_on_one_store_act_once_and_one_carries_on_when_the_ot
                 payload = click_payload(card, APPROVER, "Correct stock", "1722600000.000001")
                 await asyncio.gather(*(click_at(s, payload) for s in (to_a, to_b, to_a, to_b)))
                 await slack.wait_for(
-                    lambda s: any(
-                        "Stock set to 0 on 2" in words(m)
-                        for m in s.messages(ALERTS, thread_ts=thread)
-                    ),
+                    lambda s: any("Stock set to 0 on 2" in t for t in texts_in(s, thread)),
                     15,
-                    what="the correction's result",
+                    what="the correction's result in the thread",
                 )
                 assert await stock(backend_conn) != VARIANTS
 
@@ -212,7 +210,7 @@ async def test_two_replicas_on_one_store_act_once_and_one_carries_on_when_the_ot
 
         cards = [m for m in slack.messages(ALERTS, thread_ts=thread) if " · " in header_of(m)]
         assert len(cards) == 1
-        replies = await texts_in(slack, thread)
+        replies = texts_in(slack, thread)
         corrections = [t for t in replies if "Stock set to 0 on" in t]
         assert len(corrections) == 1, corrections
         top = [m for m in slack.messages(ALERTS) if m.get("thread_ts") in (None, m["ts"])]

@@ -25,11 +25,10 @@ from walkthrough_http import FakeBackend
 from walkthrough_seed import alertmanager_event, settings
 
 from agape_ops.bootstrap import Container, build
-from agape_ops.cli.serve_commands import compose
 from agape_ops.engine.records import Run
 from agape_ops.settings import Settings
-from agape_ops.surfaces.slack.listeners import SlackBot
-from agape_ops.surfaces.slack.server import Served, serve
+from agape_ops.surfaces.slack.bot import SlackBot
+from agape_ops.surfaces.slack.server import Served, compose, serve
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test"
@@ -223,7 +222,7 @@ async def serving(config: Settings, slack: FakeSlack) -> AsyncIterator[World]:
     """Serve the bot in HTTP mode on a free port; stop it and release everything after."""
     container = await build(config, configure_logs=False)
     try:
-        bot, app = compose(container)
+        bot, app = compose(container.engine, config)
         port = free_port()
         served = await serve(bot, app, host="127.0.0.1", port=port, app_token=None)
         url = f"http://127.0.0.1:{port}"

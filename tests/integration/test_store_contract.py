@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from store_fixtures import T0, event, new_run, together
 
-from agape_ops.engine.records import RunState, StepRecord, StepState
+from agape_ops.engine.records import Delivery, RunState, StepRecord, StepState
 from agape_ops.engine.results import StepResult
 from agape_ops.errors import Conflict, StoreError, UnknownRun
 from agape_ops.store import SqlStore, open_store
@@ -305,6 +305,27 @@ async def test_remember_event_is_true_only_the_first_time(store: SqlStore) -> No
     assert await store.remember_event("Ev123") is True
     assert await store.remember_event("Ev123") is False
     assert await store.remember_event("Ev124") is True
+
+
+async def test_a_delivery_is_sent_once_and_taken_over_when_its_sender_dies(
+    store: SqlStore,
+) -> None:
+    """One process claims an event's Slack message; another is told it is held; when the first
+    finishes nobody sends it again; when a claimer dies, its claim is taken over after the
+    lease, once."""
+    lease = timedelta(seconds=30)
+    t0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+    assert await store.claim_delivery("slack:1", t0, lease) is Delivery.CLAIMED
+    assert await store.claim_delivery("slack:1", t0, lease) is Delivery.HELD
+    await store.finish_delivery("slack:1", t0)
+    assert await store.claim_delivery("slack:1", t0 + 2 * lease, lease) is Delivery.DONE
+
+    assert await store.claim_delivery("slack:2", t0, lease) is Delivery.CLAIMED  # then dies
+    later = t0 + lease - timedelta(seconds=1)
+    assert await store.claim_delivery("slack:2", later, lease) is Delivery.HELD
+    after = t0 + lease + timedelta(seconds=1)
+    assert await store.claim_delivery("slack:2", after, lease) is Delivery.CLAIMED
+    assert await store.claim_delivery("slack:2", after, lease) is Delivery.HELD
 
 
 # Durability and migrations

@@ -20,7 +20,7 @@ from agape_ops.engine.views import RunView, Style, run_view
 from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.loader import load_team_file
 from agape_ops.runbooks.model import Risk, Runbook, Team
-from agape_ops.surfaces.slack import blocks, ids
+from agape_ops.surfaces.slack import blocks, card, ids, modals, replies
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog([ROOT / "runbooks"])
@@ -137,34 +137,34 @@ def test_every_message_and_view_is_within_block_kit_limits_and_escaped(
     runbook: Runbook, records: dict[str, StepRecord], state: RunState
 ) -> None:
     view = view_of(runbook, records, state)
-    card = blocks.card(view)
+    rendered = card.card(view)
     built: list[tuple[str, dict[str, Any]]] = [
-        ("card", {"blocks": card, "text": blocks.card_text(view)})
+        ("card", {"blocks": rendered, "text": card.card_text(view)})
     ]
-    replies = [blocks.result_reply(view, step, event(step.id)) for step in view.steps]
-    for packed in blocks.pack(replies):
+    results = [replies.result_reply(view, step, event(step.id)) for step in view.steps]
+    for packed in blocks.pack(results):
         built.append(("results", {"blocks": packed, "text": blocks.message_text(packed)}))
     for step in view.steps:
         if step.result is not None:
-            assert blocks.result_file(step, step.result).count("\n") > len(step.result.rows)
+            assert replies.result_file(step, step.result).count("\n") > len(step.result.rows)
     for kind in ("run.acknowledged", "note.added", "step.approved", "alert.resolved"):
-        built.append(("event", {"blocks": blocks.event_reply(event("x", kind)), "text": "t"}))
+        built.append(("event", {"blocks": replies.event_reply(event("x", kind)), "text": "t"}))
     built.append(
-        ("resolved", {"blocks": blocks.resolved_alert_reply(view, event("x")), "text": "t"})
+        ("resolved", {"blocks": replies.resolved_alert_reply(view, event("x")), "text": "t"})
     )
     built.append(
         (
             "unmatched",
-            {"blocks": blocks.unmatched_reply(HOSTILE, CATALOG.runbooks.values()), "text": "t"},
+            {"blocks": replies.unmatched_reply(HOSTILE, CATALOG.runbooks.values()), "text": "t"},
         )
     )
     for name, message in built:
         assert message_problems(message) == [], name
         assert_escaped(message["blocks"])
-    modals = [blocks.step_modal(view, s) for s in view.steps if not s.is_checklist]
-    modals += [blocks.checklist_modal(view, s) for s in view.steps if s.is_checklist]
-    home = blocks.home_view([(view.run, "5 min")] * 40, CATALOG.runbooks.values(), TEAM)
-    for modal in [*modals, home]:
+    forms = [modals.step_modal(view, s) for s in view.steps if not s.is_checklist]
+    forms += [modals.checklist_modal(view, s) for s in view.steps if s.is_checklist]
+    home = modals.home_view([(view.run, "5 min")] * 40, CATALOG.runbooks.values(), TEAM)
+    for modal in [*forms, home]:
         assert view_problems(modal) == [], modal.get("title")
         assert_escaped(modal["blocks"])
 
@@ -175,7 +175,7 @@ def test_each_button_on_the_card_says_what_the_view_decided(runbook_id: str) -> 
     view = view_of(runbook, {}, RunState.OPEN)
     buttons = {
         ids.decode(e["value"]).step_id: e
-        for block in blocks.card(view)
+        for block in card.card(view)
         if block["type"] == "actions"
         for e in block["elements"]
         if ids.kind_of(e["action_id"]) in (ids.STEP, ids.CHECKLIST)
@@ -211,7 +211,7 @@ def test_a_change_done_before_says_so_in_its_confirmation() -> None:
     view = view_of(runbook, done, RunState.ACKNOWLEDGED)
     element = next(
         e
-        for block in blocks.card(view)
+        for block in card.card(view)
         if block["type"] == "actions"
         for e in block["elements"]
         if ids.kind_of(e["action_id"]) == ids.STEP and ids.decode(e["value"]).step_id == step.id
@@ -224,7 +224,7 @@ def test_revoking_sessions_asks_for_the_user_in_a_modal_labelled_user() -> None:
     runbook = CATALOG.runbooks["security-incident"]
     view = view_of(runbook, {}, RunState.OPEN)
     revoke = next(s for s in view.steps if "revoke" in s.id and s.changes)
-    modal = blocks.step_modal(view, revoke)
+    modal = modals.step_modal(view, revoke)
     labels = [b["label"]["text"].lower() for b in modal["blocks"] if b["type"] == "input"]
     assert any("user" in label for label in labels), labels
     assert modal["submit"]["text"].lower().startswith("revoke")
@@ -260,10 +260,10 @@ def test_a_card_with_no_team_and_a_lost_runbook_still_renders() -> None:
     view = view_of(runbook, {}, RunState.OPEN, team=Team())
     lost = run_view(view.run, None, {}, [], Team(), now=T0)
     for each in (view, lost):
-        card = blocks.card(each)
-        assert message_problems({"blocks": card, "text": "t"}) == []
-    assert "no longer loaded" in json.dumps(blocks.card(lost))
-    run_row = [b for b in blocks.card(view) if b.get("block_id", "").startswith("run.")]
+        rendered = card.card(each)
+        assert message_problems({"blocks": rendered, "text": "t"}) == []
+    assert "no longer loaded" in json.dumps(card.card(lost))
+    run_row = [b for b in card.card(view) if b.get("block_id", "").startswith("run.")]
     labels = [e["text"]["text"] for b in run_row for e in b["elements"]]
     assert labels == ["Acknowledge", "Mitigated", "Resolve", "Export timeline"]
     acknowledge = run_row[0]["elements"][0]

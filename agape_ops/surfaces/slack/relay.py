@@ -3,10 +3,11 @@
 Two paths bring committed events here: this process's engine publishes its own right after
 each commit, and a follower reads the store's event log for everything any process (another
 replica, a console, the scheduler) committed. Whichever path sees an event first claims it in
-the store (``first_delivery``), so each event is told once however many replicas follow the
-log. Events are handled per run, in order: the opening posts the run card in the alert's thread
-(and records where, so every process and restart updates the same message), step results and
-state changes become thread replies, and the card is re-rendered from the engine's view once per
+the store (``claim_delivery``), so each event is told once however many replicas follow the
+log; what a process claimed and died before sending is taken over once its lease runs out.
+Events are handled per run, in order: the opening posts the run card in the alert's thread (and
+records where, so every process and restart updates the same message), step results and state
+changes become thread replies, and the card is re-rendered from the engine's view once per
 batch, which coalesces updates during a storm.
 """
 
@@ -23,12 +24,12 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from agape_ops.engine.commands import RecordSurface
-from agape_ops.engine.engine import Engine
-from agape_ops.engine.records import Event, Run
+from agape_ops.engine.engine import DELIVERY_LEASE, Engine
+from agape_ops.engine.records import Delivery, Event, Run
 from agape_ops.engine.steps import BOT
 from agape_ops.engine.views import RunView, StepView
 from agape_ops.errors import AgapeError
-from agape_ops.surfaces.slack import blocks
+from agape_ops.surfaces.slack import blocks, card, replies
 from agape_ops.surfaces.slack.metrics import Metrics
 from agape_ops.surfaces.slack.outbox import Outbox
 
@@ -64,6 +65,11 @@ def where(run: Run) -> tuple[str | None, str | None]:
     )
 
 
+def _key(event: Event) -> str:
+    """The delivery key of an event's Slack outputs: one per event in the store's log."""
+    return f"slack:{event.position}"
+
+
 class Relay:
     """Turn committed events into Slack messages, once per event across processes."""
 
@@ -75,6 +81,7 @@ class Relay:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._seen: dict[int, None] = {}
         self._posted: dict[str, str] = {}  # run id -> the card blocks last sent from here
+        self._held: list[tuple[float, Event]] = []  # another process is sending these
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -84,9 +91,10 @@ class Relay:
         """The engine's listener: queue the event and return at once (never hold a command)."""
         self.offer([event])
 
-    def offer(self, events: Iterable[Event]) -> None:
+    def offer(self, events: Iterable[Event], *, again: bool = False) -> None:
+        """Queue events for their runs' workers (each once, unless asked ``again``)."""
         for event in events:
-            if event.position in self._seen:
+            if event.position in self._seen and not again:
                 continue
             self._seen[event.position] = None
             if len(self._seen) > REMEMBERED:
@@ -110,7 +118,17 @@ class Relay:
                 position = batch[-1].position
                 self.offer(batch)
             else:
+                self._ask_again()
                 await asyncio.sleep(poll_s)
+
+    def _ask_again(self) -> None:
+        """Offer again the events another process held once their lease may have run out:
+        if that process died before sending them, this one takes them over."""
+        now = time.monotonic()
+        due = [event for at, event in self._held if at <= now]
+        if due:
+            self._held = [(at, event) for at, event in self._held if at > now]
+            self.offer(due, again=True)
 
     async def drained(self, within_s: float = 30.0) -> None:
         """Wait until every queued event has been handled (for shutdown and tests)."""
@@ -147,7 +165,14 @@ class Relay:
         run = await self.engine.find_run(run_id)
         if run is None or where(run)[0] is None:
             return  # a console run: Slack has no place for it
-        mine = [e for e in batch if await self.engine.first_delivery(f"slack:{e.position}")]
+        mine = []
+        for event in batch:
+            claim = await self.engine.claim_delivery(_key(event))
+            if claim is Delivery.CLAIMED:
+                mine.append(event)
+            elif claim is Delivery.HELD:
+                retry_at = time.monotonic() + DELIVERY_LEASE.total_seconds() + 1
+                self._held.append((retry_at, event))
         if not mine:
             return
         view = await self.engine.view(run_id)
@@ -156,28 +181,38 @@ class Relay:
             if event.kind in RESULT_KINDS and event.step_id:
                 results.append(event)  # told together: a batch of checks is one reply
                 continue
-            await self._reply_results(view, results)
+            await self._tell_results(view, results)
             results = []
-            if event.kind == "run.opened":
-                view = await self._post_card(view)
-            elif event.kind == "alert.resolved":
-                await self._reply(view, blocks.resolved_alert_reply(view, event))
-            elif event.kind in REPLY_KINDS:
-                await self._reply(view, blocks.event_reply(event))
-        await self._reply_results(view, results)
+            try:
+                if event.kind == "run.opened":
+                    view = await self._post_card(view)
+                elif event.kind == "alert.resolved":
+                    await self._reply(view, replies.resolved_alert_reply(view, event))
+                elif event.kind in REPLY_KINDS:
+                    await self._reply(view, replies.event_reply(event))
+            finally:
+                await self.engine.finish_delivery(_key(event))
+        await self._tell_results(view, results)
         await self.refresh(run_id)
+
+    async def _tell_results(self, view: RunView, events: list[Event]) -> None:
+        try:
+            await self._reply_results(view, events)
+        finally:
+            for event in events:
+                await self.engine.finish_delivery(_key(event))
 
     async def _post_card(self, view: RunView) -> RunView:
         run = view.run
         channel, thread = where(run)
         if channel is None or run.surface.get("card"):
             return view
-        rendered = blocks.card(view)
+        rendered = card.card(view)
         data = await self.outbox.call(
             "chat.postMessage",
             channel,
             thread_ts=thread,
-            text=blocks.card_text(view),
+            text=card.card_text(view),
             blocks=rendered,
             unfurl_links=False,
         )
@@ -196,7 +231,7 @@ class Relay:
         place = view.run.surface.get("card")
         if not isinstance(place, dict) or not isinstance(place.get("ts"), str):
             return
-        rendered = blocks.card(view)
+        rendered = card.card(view)
         text = json.dumps(rendered, sort_keys=True)
         if self._posted.get(run_id) == text:
             return
@@ -205,7 +240,7 @@ class Relay:
                 "chat.update",
                 place["channel"],
                 ts=place["ts"],
-                text=blocks.card_text(view),
+                text=card.card_text(view),
                 blocks=rendered,
             )
         except SlackApiError as exc:
@@ -251,8 +286,8 @@ class Relay:
             if event.duration_ms is not None:
                 seconds = event.duration_ms / 1000
                 self.metrics.adapter_latency.labels(kind=step.kind).observe(seconds)
-            parts.append(blocks.result_reply(view, step, event))
-            if step.result is not None and blocks.needs_file(step.result):
+            parts.append(replies.result_reply(view, step, event))
+            if step.result is not None and replies.needs_file(step.result):
                 attach.append(step)
         for message in blocks.pack(parts):
             await self._reply(view, message)
@@ -269,7 +304,7 @@ class Relay:
                 thread_ts=thread,
                 filename=f"{view.run.id}-{step.id}.md",
                 title=f"{view.run.id} · {step.number}. {step.title}",
-                content=blocks.result_file(step, step.result),
+                content=replies.result_file(step, step.result),
             )
         except SlackApiError as exc:
             log.warning("could not attach %s's result: %s", step.id, exc.response.get("error"))

@@ -23,7 +23,12 @@ from slack_bolt.async_app import AsyncApp
 
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.ports import Probe
-from agape_ops.surfaces.slack.listeners import SlackBot
+from agape_ops.settings import Settings
+from agape_ops.surfaces.slack.bot import Identity, SlackBot
+from agape_ops.surfaces.slack.listeners import build_app
+from agape_ops.surfaces.slack.metrics import Metrics
+from agape_ops.surfaces.slack.outbox import Outbox, web_client
+from agape_ops.surfaces.slack.relay import Relay
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +152,33 @@ def web_app(
     application.router.add_get("/healthz", healthz)
     application.router.add_get("/metrics", metrics)
     return application
+
+
+def _secret(value: object) -> str | None:
+    getter = getattr(value, "get_secret_value", None)
+    return getter() if callable(getter) else None
+
+
+def compose(engine: Engine, settings: Settings) -> tuple[SlackBot, AsyncApp]:
+    """Build the Slack surface over an engine: its client, outbox, relay and bolt app."""
+    token = _secret(settings.slack_bot_token) or ""
+    app_token = _secret(settings.slack_app_token)
+    signing_secret = _secret(settings.slack_signing_secret)
+    metrics = Metrics()
+    outbox = Outbox(
+        web_client(token, settings.slack_api_url, timeout_s=settings.ops_http_timeout_s),
+        on_error=metrics.slack_error,
+    )
+    bot = SlackBot(
+        engine=engine,
+        outbox=outbox,
+        relay=Relay(engine, outbox, metrics),
+        metrics=metrics,
+        identity=Identity(token),
+        alerts_channel=settings.alerts_channel,
+        run_prefix=settings.ops_run_prefix,
+    )
+    return bot, build_app(bot, signing_secret=None if app_token else signing_secret)
 
 
 async def _housekeep(engine: Engine) -> None:
