@@ -428,12 +428,6 @@ EDITS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an edit of an alert message that leaves it firing is read as the alert again: "
-    "an unfurl (the title now the link's) opens a second run in the thread, a Sentry "
-    "assignment counts as a re-fire",
-)
 @pytest.mark.parametrize(("make", "edit"), EDITS)
 async def test_an_edit_that_leaves_the_alert_firing_opens_nothing_and_counts_nothing(
     world: World, make: Callable[[], Event], edit: Callable[[Event], Event]
