@@ -154,8 +154,10 @@ def from_slack_event(
     """Return the Alert a Slack ``message`` event carries, or None when it carries none.
 
     None for the bot's own posts, thread replies, subtypes such as joins and deletions, edits
-    that change nothing visible (Slack edits a parent when its thread grows) and empty messages.
-    An edit (``message_changed``) is read from the edited message, keeping the original ts.
+    that change nothing visible (Slack edits a parent when its thread grows), edits that leave
+    an alert firing or resolved as it was (an unfurled link, an assigned issue) and empty
+    messages. An edit (``message_changed``) is read from the edited message, keeping the
+    original ts.
     None too for an event past ``limits`` (too big or too deep to read safely).
     """
     if event.get("type", "message") != "message" or structure_problem(event) is not None:
@@ -182,7 +184,19 @@ def from_slack_event(
         return None
     channel = _str(event.get("channel")) or _str(message.get("channel")) or None
     # Validated again (not model_copy): channel and ts come from outside and are cleaned too.
-    return Alert.model_validate({**parse(view).model_dump(), "channel": channel, "ts": ts})
+    alert = Alert.model_validate({**parse(view).model_dump(), "channel": channel, "ts": ts})
+    if message is not event and _status_unchanged(event.get("previous_message"), alert):
+        return None
+    return alert
+
+
+def _status_unchanged(before: Any, alert: Alert) -> bool:
+    """Say whether an edit leaves the alert firing (or resolved) as the message was before:
+    a link unfurled, an issue assigned, a typo fixed. Only a change of status is news."""
+    if not isinstance(before, Mapping) or before.get("subtype") == "message_changed":
+        return False
+    earlier = from_slack_event(before)
+    return earlier is not None and earlier.status is alert.status
 
 
 def from_text(text: str) -> Alert:

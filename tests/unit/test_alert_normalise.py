@@ -332,6 +332,19 @@ def test_edit_that_changes_nothing_visible_is_ignored() -> None:
     assert from_slack_event({"type": "message", "subtype": "message_changed"}) is None
 
 
+def test_edit_that_leaves_the_alert_firing_is_ignored_but_a_change_of_status_is_read() -> None:
+    typed = person("Seeing lots of 5xx on checkout <https://grafana.example.com/d/x>")
+    preview = {"title": "Checkout - Grafana", "from_url": "https://grafana.example.com/d/x"}
+    unfurled = typed | {"attachments": [preview]}
+    change = {"type": "message", "subtype": "message_changed", "channel": "C07ALERTS01"}
+    assert from_slack_event(change | {"message": unfurled, "previous_message": typed}) is None
+    resolved = sentry_resolution()
+    assert parsed(resolved).status is AlertStatus.RESOLVED
+    reopened = resolved | {"message": resolved["previous_message"]}
+    reopened["previous_message"] = resolved["message"]
+    assert parsed(reopened).status is AlertStatus.FIRING
+
+
 def test_edit_of_own_message_or_of_a_thread_reply_is_ignored() -> None:
     own = {"type": "message", "subtype": "message_changed", "message": person("x", user=OWN_USER)}
     assert from_slack_event(own, own_user_id=OWN_USER) is None
