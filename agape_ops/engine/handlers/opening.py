@@ -178,7 +178,7 @@ async def _open(
             inputs=dict(public or {}),
             rehearsal=rehearsal,
             surface=dict(surface),
-            alert_count=1 if alert else 0,
+            alert_count=1 if alert or fingerprint else 0,
         ),
         engine.run_prefix,
     )

@@ -252,7 +252,7 @@ class SlackBot:
             self.metrics.alerts.labels(intake=outcome.intake.value).inc()
         if outcome.intake is Intake.UNMATCHED and isinstance(channel, str):
             content = replies.unmatched_reply(
-                alert.title or alert.text, self.engine.runbooks.values()
+                alert.title or alert.text, self.engine.runbooks.values(), command.fingerprint
             )
             await self.outbox.call(
                 "chat.postMessage",

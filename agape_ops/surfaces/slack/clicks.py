@@ -116,8 +116,9 @@ class Clicks:
         if not isinstance(runbook_id, str) or channel is None:
             return
         source = {"channel": channel, "ts": thread_ts} if thread_ts else {"channel": channel}
+        fingerprint = ids.fingerprint_of(action.get("block_id"))
         outcome = await self.bot.engine.execute(
-            StartRun(runbook_id, user, key, surface={"source": source})
+            StartRun(runbook_id, user, key, fingerprint=fingerprint, surface={"source": source})
         )
         await self.bot.answer(outcome, user, channel, thread_ts)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,9 @@ RESOLVE = "ops.resolve"
 CLOSE = "ops.close"
 EXPORT = "ops.export"
 START = "ops.start"  # the runbook menu offered under an alert no runbook matches
+#: The menu's block id: this, then the alert's fingerprint.
+START_BLOCK = "start."
+_FINGERPRINT = re.compile(r"[0-9a-f]{8,64}")
 
 #: Modals' callback ids.
 STEP_FORM = "ops.step_form"
@@ -43,6 +47,14 @@ def action_id(kind: str, value: str) -> str:
     action ids unique within a block (``ops.step:3f2a...``)."""
     digest = hashlib.sha256(value.encode()).hexdigest()[:12]
     return f"{kind}:{digest}"
+
+
+def fingerprint_of(block_id: object) -> str | None:
+    """Return the alert fingerprint a runbook menu's block id carries, or None."""
+    if not isinstance(block_id, str) or not block_id.startswith(START_BLOCK):
+        return None
+    found = block_id[len(START_BLOCK) :]
+    return found if _FINGERPRINT.fullmatch(found) else None
 
 
 def kind_of(action: str) -> str:

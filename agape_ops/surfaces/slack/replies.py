@@ -220,8 +220,12 @@ def resolved_alert_reply(view: RunView, event: Event) -> list[Block]:
     return blocks
 
 
-def unmatched_reply(title: str, runbooks: Iterable[Runbook]) -> list[Block]:
-    """Under an alert no runbook matches: say so once and offer to start one from a menu."""
+def unmatched_reply(
+    title: str, runbooks: Iterable[Runbook], fingerprint: str | None = None
+) -> list[Block]:
+    """Under an alert no runbook matches: say so once and offer to start one from a menu. The
+    menu's block carries the alert's fingerprint, so the run picked owns the alert's re-fires
+    and its resolution."""
     options = [
         {"text": plain_text(rb.title, MAX_OPTION), "value": rb.id[:150]}
         for rb in sorted(runbooks, key=lambda r: r.title)
@@ -231,7 +235,7 @@ def unmatched_reply(title: str, runbooks: Iterable[Runbook]) -> list[Block]:
         blocks.append(
             {
                 "type": "actions",
-                "block_id": "start",
+                "block_id": f"{ids.START_BLOCK}{fingerprint or ''}",
                 "elements": [
                     {
                         "type": "static_select",
