@@ -174,15 +174,20 @@ def datadog() -> Event:
     return event
 
 
-def uptimerobot(state: str = "DOWN") -> Event:
-    """UptimeRobot on the backend's API health check: down, or up again."""
+def uptime(monitor: str, state: str, reason: str) -> Event:
+    """An UptimeRobot message about ``monitor``: down (with ``reason``), or up again."""
     event = posted("uptimerobot_down.json")
-    monitor = "Agape API health check ( https://api.agapelooks.com/healthz )"
     if state == "DOWN":
-        event["text"] = f"Monitor is DOWN: {monitor} - Reason: HTTP 503 - Service Unavailable"
+        event["text"] = f"Monitor is DOWN: {monitor} - Reason: {reason}"
     else:
         event["text"] = f"Monitor is UP: {monitor} - It was down for 4 minutes and 12 seconds."
     return event
+
+
+def uptimerobot(state: str = "DOWN") -> Event:
+    """UptimeRobot on the backend's API health check: down, or up again."""
+    monitor = "Agape API health check ( https://api.agapelooks.com/healthz )"
+    return uptime(monitor, state, "HTTP 503 - Service Unavailable")
 
 
 def message(channel: str = ALERTS, **fields: Any) -> Event:
@@ -569,13 +574,9 @@ async def test_the_bots_own_card_is_not_an_alert_before_slack_says_who_the_bot_i
 
 def status_page(state: str = "DOWN") -> Event:
     """UptimeRobot on the shop's status page: a monitor no runbook is about."""
-    event = posted("uptimerobot_down.json")
-    monitor = "Agape status page ( https://status.agapelooks.com )"
-    if state == "DOWN":
-        event["text"] = f"Monitor is DOWN: {monitor} - Reason: Connection Timeout"
-    else:
-        event["text"] = f"Monitor is UP: {monitor} - It was down for 2 minutes and 3 seconds."
-    return event
+    return uptime(
+        "Agape status page ( https://status.agapelooks.com )", state, "Connection Timeout"
+    )
 
 
 async def test_an_unmatched_alert_offers_a_menu_once_and_a_pick_opens_the_run_there(
