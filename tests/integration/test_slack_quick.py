@@ -50,3 +50,14 @@ async def test_health_names_each_system_and_whether_it_answers(world: World) -> 
     text = words(told)
     assert "✅ *postgres* ok" in text
     assert "redis" in text
+
+
+async def test_a_command_in_a_channel_the_bot_is_not_in_is_answered_by_its_response_url(
+    world: World,
+) -> None:
+    world.slack.fail_with("chat.postEphemeral", "not_in_channel", times=1)
+    await world.sender.command("health", user="U_ANYONE", channel="C0ELSEWHERE")
+    posts = await world.slack.wait_for(lambda s: s.responses(), 15, what="a response_url post")
+    assert posts[0].body is not None
+    assert posts[0].body["response_type"] == "ephemeral"
+    assert "postgres" in words(posts[0].body)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agape_ops.alerts.fingerprint import fingerprint
 from agape_ops.alerts.normalise import from_slack_event
@@ -34,6 +36,10 @@ log = logging.getLogger(__name__)
 
 #: Alerts handled at once; more wait their turn (their events were acknowledged already).
 INTAKE_AT_ONCE = 8
+#: The response URL of the `/ops` command being answered (each command runs in its own task).
+RESPONSE_URL: ContextVar[str | None] = ContextVar("RESPONSE_URL", default=None)
+#: Errors of an ephemeral message in a channel the bot is not in: answer by the response URL.
+NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 #: Engine failures that are about the step's call: its result is told in the thread.
 STEP_ERRORS = frozenset({"StepError"})
 
@@ -151,7 +157,23 @@ class SlackBot:
                 thread_ts=thread_ts,
             )
         except SlackApiError as exc:
-            log.warning("could not tell %s: %s", user, exc.response.get("error"))
+            error = exc.response.get("error")
+            url = RESPONSE_URL.get()
+            if url and error in NOT_HERE:
+                await self._respond(url, content)
+                return
+            log.warning("could not tell %s: %s", user, error)
+
+    async def _respond(self, url: str, content: list[Mapping[str, Any]]) -> None:
+        """Answer a command through its response URL (where the bot is not a member)."""
+        try:
+            await AsyncWebhookClient(url, timeout=10).send(
+                text=blocks.message_text(content),
+                blocks=[dict(block) for block in content],
+                response_type="ephemeral",
+            )
+        except (OSError, TimeoutError, SlackApiError) as exc:
+            log.warning("could not answer through the response URL: %s", type(exc).__name__)
 
     async def open_modal(self, trigger_id: str | None, modal: dict[str, Any]) -> bool:
         if not trigger_id:

@@ -20,7 +20,7 @@ from agape_ops.errors import AgapeError
 from agape_ops.surfaces.ops_actions import DIRECT, commands_for
 from agape_ops.surfaces.ops_command import OpsCommand, OpsUsage, usage_lines
 from agape_ops.surfaces.slack import blocks, card, ids, modals, replies
-from agape_ops.surfaces.slack.bot import Press, SlackBot
+from agape_ops.surfaces.slack.bot import RESPONSE_URL, Press, SlackBot
 from agape_ops.surfaces.slack.clicks import Clicks
 from agape_ops.surfaces.slack.relay import where
 
@@ -56,6 +56,10 @@ class Commands:
         channel = command.get("channel_id") if isinstance(command.get("channel_id"), str) else None
         trigger_id = command.get("trigger_id")
         key = f"cmd:{trigger_id or secrets.token_hex(8)}"
+        url = command.get("response_url")
+        RESPONSE_URL.set(
+            url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
+        )
         try:
             await self._command(parsed, user, channel, trigger_id, key)
         except AgapeError as exc:
