@@ -3,6 +3,7 @@ rehearsals, failing and missing adapters, manual checklists, and what a plan sho
 
 from __future__ import annotations
 
+import asyncio
 import copy
 
 import engine_fixtures as ef
@@ -589,4 +590,30 @@ async def test_a_repeat_of_the_same_change_says_when_and_by_whom_before_it_is_co
     assert asked.message.endswith("Set the stock of this SKU to 0?")
     assert plan.confirm == asked.message
     assert other.message == "Set the stock of this SKU to 0?"  # another target: no warning
+    assert len(harness.postgres.calls("restock_sku")) == 1
+
+
+async def test_a_second_press_while_the_first_runs_says_the_change_is_under_way(
+    harness: Harness,
+) -> None:
+    run = await harness.start_run()
+    sku = {"sku": "TEE-042"}
+    gate = harness.postgres.hold("restock_sku")
+    first = asyncio.create_task(
+        harness.step(run.id, "restock_sku", inputs=sku, confirmed=True, seen=0)
+    )
+    await ef.wait_for(harness.postgres.entered["restock_sku"])
+
+    # the same rendering pressed again (Slack's dialog confirmed it) while the first still runs
+    second = await harness.step(
+        run.id, "restock_sku", actor=APPROVER, inputs=sku, confirmed=True, seen=0
+    )
+    gate.set()
+
+    assert (await first).ok
+    assert second.needs_confirmation
+    assert second.message == (
+        f"Already started at 02:00 UTC by {RESPONDER}, still running; this would do it again. "
+        "Set the stock of this SKU to 0?"
+    )
     assert len(harness.postgres.calls("restock_sku")) == 1

@@ -51,11 +51,12 @@ APPROVERS = "U_APPROVER_1, U_APPROVER_2"
 # --- 1. Payment Gateway Outage ----------------------------------------------------------------
 
 
-async def test_payment_gateway_outage_states_rates_incidents_and_init_failures_then_recovery(
-    bot: Container, fake: FakeBackend, backend_conn: psycopg.AsyncConnection[Any]
-) -> None:
+async def paystack_outage(conn: psycopg.AsyncConnection[Any], fake: FakeBackend) -> None:
+    """Paystack down for a few minutes: failed webhooks and initialisations in the last 15
+    minutes (and older ones outside the window), its status page in a major incident, payment
+    requests answered 5xx more and more over the last hour."""
     await seed(
-        backend_conn,
+        conn,
         CUSTOMERS,
         order("AG-3001", "pending_payment", "T-P-1", "20 minutes"),
         order("AG-3002", "pending_payment", "T-P-2", "3 hours"),
@@ -74,6 +75,12 @@ async def test_payment_gateway_outage_states_rates_incidents_and_init_failures_t
         "payment_failure_trend",
         Series({}, ("0.01", "0.05", "0.2", "0.35")),
     )
+
+
+async def test_payment_gateway_outage_states_rates_incidents_and_init_failures_then_recovery(
+    bot: Container, fake: FakeBackend, backend_conn: psycopg.AsyncConnection[Any]
+) -> None:
+    await paystack_outage(backend_conn, fake)
 
     walk = await open_run(bot, firing("PaymentGatewayOutage"), "payment-gateway-outage")
 
@@ -183,11 +190,11 @@ WEBHOOK_ROWS = (
 )
 
 
-async def test_failed_webhooks_are_counted_named_verified_and_reprocessed_once_each(
-    bot: Container, fake: FakeBackend, backend_conn: psycopg.AsyncConnection[Any]
-) -> None:
+async def stuck_webhooks(conn: psycopg.AsyncConnection[Any], fake: FakeBackend) -> None:
+    """Three failed webhooks (one paid at Paystack, one failed there, one the backend already
+    processed), their orders waiting in pending_payment, and orders that are no concern."""
     await seed(
-        backend_conn,
+        conn,
         CUSTOMERS,
         WEBHOOK_ROWS,
         webhooks(4, "processed", "10 minutes"),
@@ -200,6 +207,12 @@ async def test_failed_webhooks_are_counted_named_verified_and_reprocessed_once_e
     )
     fake.transactions = {"T-PAID-1": "success", "T-FAILED-2": "failed"}
     fake.webhooks, fake.processed = {WEBHOOK_NEW, WEBHOOK_OLD}, {WEBHOOK_DONE}
+
+
+async def test_failed_webhooks_are_counted_named_verified_and_reprocessed_once_each(
+    bot: Container, fake: FakeBackend, backend_conn: psycopg.AsyncConnection[Any]
+) -> None:
+    await stuck_webhooks(backend_conn, fake)
 
     walk = await open_run(bot, firing("WebhookProcessingFailed"), "failed-webhook-processing")
 

@@ -201,9 +201,9 @@ async def test_security_incident_names_ips_accounts_and_admin_actions_then_revok
 # --- 6. High Error Rate (5xx) -----------------------------------------------------------------
 
 
-async def test_high_error_rate_measures_the_rate_in_prometheus_checks_causes_and_restarts_once(
-    shell_bot: Container, fake: FakeBackend, programs: Programs
-) -> None:
+def error_spike(fake: FakeBackend) -> None:
+    """Prometheus measures 7% of requests answered 5xx and rising, two routes failing, one
+    instance's heap climbing and another instance down."""
     err = "high-error-rate"
     fake.measure(err, "error_rate", Series({}, ("0.0712",)))
     fake.measure(err, "error_rate_sustained", Series({}, ("0.031", "0.05", "0.07", "0.0712")))
@@ -229,6 +229,13 @@ async def test_high_error_rate_measures_the_rate_in_prometheus_checks_causes_and
         Series({"__name__": "up", "instance": "api-1", "job": JOB}, ("1",)),
         Series({"__name__": "up", "instance": "api-2", "job": JOB}, ("0",)),
     )
+
+
+async def test_high_error_rate_measures_the_rate_in_prometheus_checks_causes_and_restarts_once(
+    shell_bot: Container, fake: FakeBackend, programs: Programs
+) -> None:
+    err = "high-error-rate"
+    error_spike(fake)
 
     # the team's standard Alertmanager notification: no rate in its text at all
     walk = await open_run(shell_bot, firing("HighErrorRate"), err)
@@ -325,9 +332,9 @@ async def test_high_error_rate_says_plainly_when_prometheus_cannot_answer(
 # --- 7. Queue Backlog -------------------------------------------------------------------------
 
 
-async def test_queue_backlog_counts_waiting_jobs_per_queue_and_runs_the_backend_scripts(
-    shell_bot: Container, fake: FakeBackend, programs: Programs, redis_db: str
-) -> None:
+def email_backlog(redis_db: str, fake: FakeBackend) -> None:
+    """150 emails waiting (two failed), invoices waiting 20 minutes, in BullMQ and as the admin
+    API reports them."""
     failures = {"e-912": "Resend API 429: rate limited", "e-911": "SMTP timeout"}
     bullmq_queue(redis_db, "email", waiting=150, oldest_age_s=1500, active=2, failed=failures)
     bullmq_queue(redis_db, "invoice", waiting=3, oldest_age_s=1200)
@@ -349,6 +356,12 @@ async def test_queue_backlog_counts_waiting_jobs_per_queue_and_runs_the_backend_
             "paused": False,
         },
     }
+
+
+async def test_queue_backlog_counts_waiting_jobs_per_queue_and_runs_the_backend_scripts(
+    shell_bot: Container, fake: FakeBackend, programs: Programs, redis_db: str
+) -> None:
+    email_backlog(redis_db, fake)
 
     walk = await open_run(shell_bot, firing("EmailQueueBacklog", "worker-1"), "queue-backlog")
 

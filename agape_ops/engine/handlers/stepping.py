@@ -26,7 +26,7 @@ from agape_ops.engine.handlers.guards import guards, refuse
 from agape_ops.engine.handlers.run_record import acknowledge_implicitly
 from agape_ops.engine.records import Run, StepRecord, StepState
 from agape_ops.engine.results import StepResult
-from agape_ops.engine.steps import BOT, Progress, Verdict, depends_on_others, stopped
+from agape_ops.engine.steps import BOT, Progress, Verdict, confirm_text, depends_on_others, stopped
 from agape_ops.engine.unit import Unit
 from agape_ops.errors import StepBusy
 from agape_ops.runbooks.model import Runbook, Step
@@ -90,6 +90,13 @@ async def _claim(engine: Engine, unit: Unit, command: RunStep) -> Outcome | Clai
     # A press on a button shown before the change was last made confirms what it saw, not a
     # repeat: ask again (the question says when and by whom it was done).
     stale = command.seen is not None and record.attempts > command.seen
+    live = record.lease_until is None or record.lease_until > unit.clock()
+    if stale and step.changes_things and record.state is StepState.RUNNING and live:
+        # A double click's second press while the first is still running: the question says
+        # the change is under way, so confirming it is never a blind repeat.
+        started = f" at {record.started_at:%H:%M} UTC" if record.started_at else ""
+        said = f"Already started{started} by {record.actor}, still running; this would do it again."
+        return Outcome(Status.NEEDS_CONFIRMATION, f"{said} {confirm_text(step)}", run=run)
     confirmed = command.confirmed and not (stale and step.changes_things)
     refused = await guards(engine, unit, run, runbook, step, actor, values, confirmed)
     if refused is not None:

@@ -118,8 +118,11 @@ class Commands:
             await self.bot.export(run, user, channel, thread, parsed.text or "md")
         elif name == "run":
             step = view.step(parsed.target or "")
+            # A typed command is answered where it was typed (Slack sends no thread), never in
+            # the run's thread: that may be another channel's, and an ephemeral in a thread
+            # shows only to whoever opens the thread.
             press = Press(
-                user, channel, thread, key, trigger_id if isinstance(trigger_id, str) else None
+                user, channel, None, key, trigger_id if isinstance(trigger_id, str) else None
             )
             if step.changes:
                 await self._confirm_by_modal(view, step, parsed.inputs, press)
@@ -133,7 +136,7 @@ class Commands:
             for each in commands:
                 outcome = await self.bot.engine.execute(each)
                 if not outcome.ok:
-                    await self.bot.answer(outcome, user, channel, thread)
+                    await self.bot.answer(outcome, user, channel, None)
                     return
                 said.append(outcome.message)
             await self.bot.tell(user, channel, "✅ " + "; ".join(said))
