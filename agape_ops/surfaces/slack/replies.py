@@ -106,9 +106,9 @@ def _row_button(
     except ValueError:
         return None
     shown = ", ".join(f"{k}={v}" for k, v in inputs.items())
-    # Values that share a prefix (time-ordered ids) differ at the end: keep the end.
-    tail = shown if len(shown) <= 40 else "…" + shown[-39:]
-    label = f"{action.button} ({tail})" if shown else f"{action.button} (row {index})"
+    # Values that share a prefix (time-ordered ids) differ at the end: keep each value's end.
+    ends = ", ".join(f"{k}={v if len(v) <= 20 else '…' + v[-19:]}" for k, v in inputs.items())
+    label = f"{action.button} ({cut(ends, 48)})" if ends else f"{action.button} (row {index})"
     value = ids.Target(view.run.id, target.id, seen=target.attempts, inputs=inputs)
     try:
         encoded = value.encode()
