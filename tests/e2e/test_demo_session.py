@@ -7,12 +7,18 @@ README cannot drift from what the demo prints.
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
-from demo_fixtures import REPO, Demo, base_env, demo
+from demo_fixtures import AGAPE, DEADLINE_S, REPO, Demo, base_env, demo
+from fake_slack import FakeSlack
+from slack_fixtures import free_port
 
 from agape_ops.demo.world import ALERTS
 
@@ -219,15 +225,52 @@ def test_the_console_started_elsewhere_says_where_it_looked_for_runbooks(
     assert (tmp_path / "data" / "agape-ops" / "agape-ops.db").exists()
 
 
-def test_make_run_with_a_backend_opens_the_console_and_says_serve_is_not_there_yet(
+def test_make_run_with_a_backend_and_slack_serves_slack(demo: Demo, backend_db: str) -> None:
+    with FakeSlack.in_thread() as slack:
+        port = free_port()
+        env = {
+            **demo.env,
+            "DATABASE_URL": backend_db,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": "signing-secret",
+            "SLACK_API_URL": slack.api_url,
+            "PORT": str(port),
+        }
+        with subprocess.Popen(
+            [AGAPE, "run"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        ) as bot:
+            try:
+                deadline = time.monotonic() + DEADLINE_S
+                while not _answers(f"http://127.0.0.1:{port}/healthz"):
+                    assert bot.poll() is None, bot.stderr.read() if bot.stderr else ""
+                    assert time.monotonic() < deadline, "serve never answered /healthz"
+                    time.sleep(0.1)
+            finally:
+                bot.send_signal(signal.SIGTERM)
+                out, _err = bot.communicate(timeout=DEADLINE_S)
+        assert bot.returncode == 0
+        assert out.splitlines()[0] == "Slack is configured: serving it (`agape-ops serve`)."
+        assert not any(line.startswith("DEMO") for line in out.splitlines())
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_make_run_with_a_backend_and_no_slack_opens_the_console(
     demo: Demo, backend_db: str
 ) -> None:
-    slack = {"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "signing-secret"}
-
-    result = demo.run("run", stdin="", env={"DATABASE_URL": backend_db, **slack})
+    result = demo.run("run", stdin="", env={"DATABASE_URL": backend_db})
 
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("Slack is configured, but this version has no `agape-ops serve`")
-    assert not any(line.startswith("DEMO") for line in lines)
+    assert not any(line.startswith("DEMO") for line in result.stdout.splitlines())
     assert "agape-ops console: 7 runbooks loaded" in result.stdout
