@@ -35,7 +35,8 @@ class Commands:
     def instant_answer(self, parsed: OpsCommand | OpsUsage) -> str | None:
         """Return the answer to a subcommand that needs nothing slow, else None."""
         if isinstance(parsed, OpsUsage):
-            return f"{blocks.escape(parsed.message)} (`/ops help` lists every subcommand)"
+            usage = blocks.code_block("\n".join(usage_lines()))
+            return f"{blocks.escape(parsed.message)}\n{usage}"
         if parsed.name == "help":
             return "`/ops` subcommands:\n" + blocks.code_block("\n".join(usage_lines()))
         if parsed.name == "runbooks":
