@@ -224,10 +224,10 @@ def fit(blocks: list[Block], limit: int = MAX_BLOCKS) -> list[Block]:
 def contacts_text(contacts: Sequence[Contact]) -> str:
     shown = []
     for contact in contacts:
-        name = contact.name or ""
-        reach = " ".join(x for x in (contact.phone, contact.email) if x)
-        slack = f" <@{contact.slack}>" if contact.slack and contact.slack.isalnum() else ""
-        shown.append(f"{escape(contact.role)}: {escape(name)} {escape(reach)}{slack}".strip())
+        parts = [escape(x) for x in (contact.name, contact.phone, contact.email) if x]
+        if contact.slack and contact.slack.isalnum():
+            parts.append(f"<@{contact.slack}>")
+        shown.append(f"{escape(contact.role)}: {' '.join(parts)}".strip())
     return cut("📇 " + " · ".join(shown), MAX_SECTION) if shown else ""
 
 

@@ -142,8 +142,12 @@ def result_reply(view: RunView, step: StepView, event: Event) -> list[Block]:
         )
     ]
     result = step.result
-    if result is not None and step.state is not StepState.ERROR:
+    # A check that found nothing wrong says so in its finding; its figures would be noise.
+    detailed = step.state not in (StepState.ERROR, StepState.PASSED) or bool(step.row_actions)
+    if result is not None and detailed:
         if result.columns and result.rows:
+            if step.changes:
+                blocks.append(context("The rows it changed, as they were before the change:"))
             blocks.append(section(table_text(result)))
             total = result.total_rows if result.total_rows is not None else len(result.rows)
             if total > SHOWN_ROWS:
