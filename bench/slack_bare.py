@@ -1,12 +1,11 @@
 """The yardstick of the Slack bench: a bare slack-bolt app that only acknowledges.
 
 The same slack-bolt as the bot, with the same signing secret and request verification on,
-``process_before_response`` off, no token (so nothing to verify at start-up) and an
-``authorize`` that never calls Slack, and one listener
-each for message events, the bot's actions (``ops.*``) and ``/ops``, each calling ``ack()`` and
-nothing else. It is served as ``agape-ops serve`` serves the bot: aiohttp, one route that hands
-the request to bolt, no access log. ``python -m bench.slack_bare PORT`` with
-``SLACK_SIGNING_SECRET`` set; SIGTERM stops it.
+``process_before_response`` off, no token (so nothing to verify at start-up), an ``authorize``
+that never calls Slack, and one listener each for message events, the bot's actions (``ops.*``)
+and ``/ops``, each calling ``ack()`` and nothing else. It is served as ``agape-ops serve``
+serves the bot: aiohttp, one route that hands the request to bolt, no access log.
+``python -m bench.slack_bare PORT`` with ``SLACK_SIGNING_SECRET`` set; SIGTERM stops it.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ it last), against `agape-ops serve` in HTTP mode in a subprocess, as an operator
   alerts channel (acknowledged and ignored), re-fires of one alert in the alerts channel
   (intake's cost on acknowledging), and clicks on a read step's button of the bot's run card.
   The same requests go to a bare slack-bolt app that only acknowledges (``bench.slack_bare``,
-  its own subprocess, served the same way); both are printed, their ratio serve/bare, and each
-  server's CPU time per request while the load ran (the bot's includes the work the requests
-  started, as far as it got), read from /proc (Linux).
+  its own subprocess, served the same way); both are printed, their ratio serve/bare, and the
+  CPU time per request of each server while the load ran (the bot's includes the work the
+  requests started, as far as it got; read from /proc, so Linux only) and of the client.
 
 The fake Slack (tests/integration/fake_slack.py) answers the bot's Web API calls and stamps
 when each arrived, on the clock the sender reads. The bot's store is a SQLite file in a scratch
@@ -365,22 +365,24 @@ class Bench:
         server's CPU time per request while the load ran (the bot's includes the work the
         requests started, as far as it got)."""
         count = CLIENTS * (self.warmup + self.per_client)
-        found: dict[str, list[float]] = {}
+        found: dict[str, Load] = {}
         cpu: dict[str, float] = {}
         for server in (self.bare, self.serve):
             requests = dealt(make(count), CLIENTS)
             before = cpu_seconds(server.process.pid)
-            found[server.name] = (
-                await load(server.port, requests, self.warmup, self.folder)
-            ).samples
+            found[server.name] = await load(server.port, requests, self.warmup, self.folder)
             cpu[server.name] = (cpu_seconds(server.process.pid) - before) * 1000 / count
         if settle:
             await idle(self.serve)
-        serve, bare = found[self.serve.name], found[self.bare.name]
+        serve, bare = found[self.serve.name].samples, found[self.bare.name].samples
         report(f"Slack ack, {label} (serve)", serve)
         report(f"Slack ack, {label} (bare bolt)", bare)
         report_ratio(f"Slack ack, {label}: serve/bare", serve, bare)
-        cpus = f"serve {cpu[self.serve.name]:8.3f} ms   bare {cpu[self.bare.name]:8.3f} ms"
+        client = sum(f.cpu_seconds for f in found.values()) * 1000 / (2 * count)
+        cpus = (
+            f"serve {cpu[self.serve.name]:8.3f} ms   bare {cpu[self.bare.name]:8.3f} ms   "
+            f"client {client:6.3f} ms"
+        )
         print(f"{'  CPU per request while the load ran':<44} {cpus}")
 
     async def acknowledgements(self, card: dict[str, Any], title: str) -> None:
