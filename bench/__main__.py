@@ -31,6 +31,7 @@ from agape_ops.runbooks.model import Runbook
 from agape_ops.runbooks.triggers import match_alert
 from agape_ops.store import open_store
 from bench.postgres_bench import ADMIN_DSN, bench_postgres
+from bench.slack_bench import bench_slack
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,6 +183,7 @@ def main() -> None:
     asyncio.run(bench_engine_on_postgres(200))
     bench_memory()
     bench_postgres(str(ROOT / "runbooks"))
+    asyncio.run(bench_slack())
 
 
 if __name__ == "__main__":
