@@ -219,9 +219,9 @@ async def test_runbooks_contacts_and_dashboards_are_answered_in_the_response(
     assert "`inventory-oversell` — *Inventory Oversell* (sev2)" in listed
 
     contacts = await asked(world, "contacts")
-    assert "On-Call Engineer:  +234-xxx-xxx-xxxx" in contacts
-    assert "DevOps Lead:  devops@agapelooks.com" in contacts
-    assert "Paystack Support:  support@paystack.com" in contacts
+    assert "On-Call Engineer: +234-xxx-xxx-xxxx" in contacts
+    assert "DevOps Lead: devops@agapelooks.com" in contacts
+    assert "Paystack Support: support@paystack.com" in contacts
     boards = await asked(world, "dashboards")
     assert "<https://dashboard.agapelooks.com|Application>" in boards
     assert "Redis" in boards
@@ -448,5 +448,5 @@ async def test_app_home_lists_open_runs_the_runbooks_and_who_is_on_call(
         assert f"*{title}*" in shown
     assert "Level 1 (after 10 min): <!subteam^S0000ONCALL>" in shown
     assert "Level 2 (after 30 min): <!subteam^S0000DEVOPS>" in shown
-    assert "DevOps Lead:  devops@agapelooks.com" in shown
+    assert "DevOps Lead: devops@agapelooks.com" in shown
     assert world.slack.block_errors == []

@@ -151,6 +151,7 @@ class SlackBot:
             await self.outbox.call(
                 "chat.postEphemeral",
                 channel,
+                urgent=True,  # the person who pressed is waiting for it
                 user=user,
                 text=blocks.message_text(content),
                 blocks=content,

@@ -48,7 +48,9 @@ def build_app(bot: SlackBot, *, signing_secret: str | None) -> AsyncApp:
         signing_secret=signing_secret,
         authorize=authorize,
         request_verification_enabled=signing_secret is not None,
-        process_before_response=False,
+        # Every listener acknowledges and hands its work to ``later``: answering after the
+        # listener returns skips bolt's 10 ms polling for the acknowledgement.
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
 

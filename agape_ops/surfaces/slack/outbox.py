@@ -12,6 +12,8 @@ in the end. What failed is counted and logged, never raised into the listener th
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,7 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 log = logging.getLogger(__name__)
 
 #: Messages a channel may get at once before pacing starts, and then one per this many seconds.
-BURST = 4
+BURST = 6
 PACE_S = 1.0
 #: How many times slack_sdk retries a 429 in place before the outbox waits and tries again.
 RATE_LIMIT_RETRIES = 5
@@ -95,9 +97,38 @@ def web_client(token: str, base_url: str, *, timeout_s: float = 10.0) -> AsyncWe
 
 @dataclass
 class _Channel:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One channel's queue: one call at a time, urgent ones (a new run's card, an answer to
+    the person who clicked) ahead of the rest, each kind in arrival order."""
+
+    busy: bool = False
+    waiting: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
     tokens: float = BURST
     refilled: float = field(default_factory=time.monotonic)
+
+    async def acquire(self, urgent: bool, order: int) -> None:
+        if not self.busy and not self.waiting:
+            self.busy = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (0 if urgent else 1, order, turn)
+        heapq.heappush(self.waiting, entry)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed the turn while being cancelled: pass it on
+            else:
+                self.waiting.remove(entry)
+                heapq.heapify(self.waiting)
+            raise
+
+    def release(self) -> None:
+        while self.waiting:
+            _, _, turn = heapq.heappop(self.waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.busy = False
 
 
 class SlackHealth:
@@ -132,6 +163,7 @@ class Outbox:
         self.burst = burst
         self.health = health or SlackHealth()
         self._channels: dict[str, _Channel] = {}
+        self._order = itertools.count()
         self._on_error = on_error or (lambda method, error: None)
 
     def _channel(self, channel: str) -> _Channel:
@@ -149,8 +181,11 @@ class Outbox:
             state.tokens, state.refilled = 1, time.monotonic()
         state.tokens -= 1
 
-    async def call(self, method: str, channel: str | None = None, **params: Any) -> dict[str, Any]:
+    async def call(
+        self, method: str, channel: str | None = None, *, urgent: bool = False, **params: Any
+    ) -> dict[str, Any]:
         """Make one Web API call (to ``channel``'s queue when it has one); return its data.
+        ``urgent`` calls go ahead of the channel's other waiting calls.
 
         Raise ``SlackApiError`` when Slack refuses it for a reason retrying cannot fix.
         """
@@ -158,7 +193,7 @@ class Outbox:
         if channel is not None:
             payload.setdefault("channel", channel)
         return await self._queued(
-            method, channel, lambda: self.client.api_call(method, json=payload)
+            method, channel, lambda: self.client.api_call(method, json=payload), urgent=urgent
         )
 
     async def upload(
@@ -186,15 +221,23 @@ class Outbox:
         return await self._queued("files.upload", channel, send)
 
     async def _queued(
-        self, method: str, channel: str | None, send: Callable[[], Awaitable[Any]]
+        self,
+        method: str,
+        channel: str | None,
+        send: Callable[[], Awaitable[Any]],
+        *,
+        urgent: bool = False,
     ) -> dict[str, Any]:
         if channel is None:
             return await self._send(method, send)
         state = self._channel(channel)
-        async with state.lock:
+        await state.acquire(urgent, next(self._order))
+        try:
             if method == "chat.postMessage":
                 await self._pace(state)
             return await self._send(method, send)
+        finally:
+            state.release()
 
     async def _send(self, method: str, send: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
         deadline = time.monotonic() + GIVE_UP_S

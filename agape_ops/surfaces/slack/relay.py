@@ -211,6 +211,7 @@ class Relay:
         data = await self.outbox.call(
             "chat.postMessage",
             channel,
+            urgent=True,  # a new run's card goes ahead of other runs' results
             thread_ts=thread,
             text=card.card_text(view),
             blocks=rendered,
