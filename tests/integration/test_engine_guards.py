@@ -5,6 +5,7 @@ resolving over a problem or a waiting approval needs a confirmation."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -176,6 +177,34 @@ async def test_a_precondition_whose_system_is_down_stops_the_write_and_says_so(
     )
     assert "PostgreSQL is unreachable at db:5432" in outcome.message
     assert outcome.message.endswith("); nothing was changed")
+    assert guarded.postgres.calls("correct_stock") == []
+
+
+async def test_a_second_press_while_the_first_checks_waits_for_that_check(
+    guarded: Harness,
+) -> None:
+    run = await guarded.start_run()
+    guarded.postgres.entered["negative_stock"].clear()
+    gate = guarded.postgres.hold("negative_stock")
+
+    first = asyncio.create_task(guarded.step(run.id, "correct_stock", APPROVER))
+    await guarded.postgres.entered["negative_stock"].wait()
+    second = asyncio.create_task(guarded.step(run.id, "correct_stock", APPROVER, key="press-2"))
+
+    async def found_it_running() -> bool:
+        answer = await guarded.store.command_outcome("requires:press-2")
+        return answer is not None and not answer.get("unclaimed")
+
+    await ef.poll_until(found_it_running, within_s=5, what="the second press's check answered")
+    assert not second.done()  # it waits for the first press's check
+    gate.set()
+    answers = await asyncio.gather(first, second)
+
+    assert [a.status for a in answers] == [Status.NEEDS_CONFIRMATION] * 2
+    prechecks = [
+        r for r in guarded.postgres.calls("negative_stock") if "requires:" in r.idempotency_key
+    ]
+    assert len(prechecks) == 1
     assert guarded.postgres.calls("correct_stock") == []
 
 
