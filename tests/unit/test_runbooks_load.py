@@ -310,6 +310,8 @@ CONDITION_EXAMPLES: dict[str, Examples] = {
     "security-incident/admin_actions": Examples(
         (rows(admin_action("admin"), admin_action("customer")), rows(admin_action(None))),
         (rows(admin_action("admin")), rows())),
+    "security-incident/user_sessions": Examples(
+        (one_row(open_sessions=5),), (one_row(open_sessions=0),)),
     "security-incident/access_patterns": Examples(
         (rows({"ip": "203.0.113.9", "users": 12, "sessions": 40, "last_seen": NOW}),),
         (rows({"ip": "198.51.100.7", "users": 1, "sessions": 3, "last_seen": NOW}), rows())),
