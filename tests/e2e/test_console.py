@@ -306,6 +306,25 @@ def test_console_walks_inventory_oversell_from_alert_to_closed_run(
     assert "Inventory Oversell" in listed.stdout
 
 
+def test_a_correction_re_checks_the_stock_and_a_second_one_has_nothing_to_ask(
+    open_console: Callable[..., Session], backend_db: str
+) -> None:
+    seed_oversell(backend_db)
+    console = open_console("--as", PERSON)
+    console.type(NEGATIVE_STOCK, "INC-1> ")
+    console.type("5", "Type yes to go ahead")
+    corrected = console.type("yes", "INC-1> ")
+    assert "Stock set to 0 on 2 product variants (version bumped)" in corrected
+    assert "agape-ops: 0 SKUs have stock below zero" in corrected  # re-checked at once
+
+    nothing = console.type("5", "INC-1> ")
+
+    assert "Nothing to change: 0 SKUs have stock below zero" in nothing
+    assert "Type yes" not in nothing
+    assert "UPDATE product_variants" not in nothing  # no plan either
+    assert console.finish() == 0  # nothing to do is not a failure
+
+
 def test_dry_run_shows_the_write_changes_nothing_and_marks_the_run_a_rehearsal(
     open_console: Callable[..., Session], env: dict[str, str], backend_db: str, tmp_path: Path
 ) -> None:

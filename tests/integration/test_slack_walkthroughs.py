@@ -225,6 +225,20 @@ async def test_inventory_oversell_from_alert_to_resolved_in_slack(
     ]
     assert [e.kind for e in changes] == ["step.refused", "step.finished"]
 
+    # The check the correction fixes ran again and says so in the thread; pressed now, Correct
+    # stock has nothing to change: the presser is told so, and nothing is asked or done.
+    await world.reply_saying(thread, "0 SKUs have stock below zero")
+    await world.card_saying(thread, "0 SKUs have stock below zero")
+    await world.press(await world.card(thread), APPROVER, "Correct stock")
+    nothing = await world.ephemeral_to(APPROVER, "Nothing to change: 0 SKUs have stock below zero")
+    assert "Not allowed" not in words(nothing)
+    assert "Confirm" not in words(nothing)
+    await world.settle()
+    changes = [
+        e for e in await world.container.engine.timeline(run.id) if e.step_id == "correct_stock"
+    ]
+    assert [e.kind for e in changes] == ["step.refused", "step.finished", "step.precondition"]
+
     # A stranger may not resolve; a responder may, and the card says so in place.
     card = await world.card(thread)
     await world.sender.click(world.slack, STRANGER, card["ts"], text="Resolve")

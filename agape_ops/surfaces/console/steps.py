@@ -14,7 +14,14 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from agape_ops.engine.commands import Command, MarkItemDone, Outcome, SetState, Status
+from agape_ops.engine.commands import (
+    PRECONDITION_UNMET,
+    Command,
+    MarkItemDone,
+    Outcome,
+    SetState,
+    Status,
+)
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.results import StepResult
 from agape_ops.engine.views import ROW_LETTERS, RunView, StepView, rehearsal_refusal
@@ -64,7 +71,10 @@ class StepActions:
         outcome = self.call(self.engine.execute(command))
         quiet = terminal.events > before
         asking = outcome.status in (Status.NEEDS_INPUTS, Status.NEEDS_CONFIRMATION)
-        if not outcome.ok and outcome.error:
+        if outcome.error == PRECONDITION_UNMET:  # nothing to do is an answer, not a failure
+            if not quiet:
+                terminal.show(render.note_line(outcome.message))
+        elif not outcome.ok and outcome.error:
             terminal.failed = True
             if not quiet:
                 terminal.fail(outcome.message, refusal=outcome.error == "PermissionDenied")
