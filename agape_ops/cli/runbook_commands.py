@@ -186,6 +186,13 @@ def _step_lines(step: Step, number: int, *, auto: bool) -> list[str]:
     ):
         if value:
             lines.append(f"{pad}{label}: {value}")
+    if step.requires is not None:
+        lines.append(
+            f"{pad}requires: {step.requires.step} finds the problem first "
+            f"(otherwise: {step.requires.otherwise})"
+        )
+    if step.verifies:
+        lines.append(f"{pad}verifies: runs {', '.join(step.verifies)} again after it succeeds")
     lines += _call_lines(step, pad)
     if step.finding:
         lines.append(f"{pad}finding: {' '.join(step.finding.split())}")

@@ -83,13 +83,15 @@ class ProvideInput:
 
 @dataclass(frozen=True)
 class SetState:
-    """Mark the run mitigated, resolved or closed."""
+    """Mark the run mitigated, resolved or closed. Resolving while the latest detection still
+    shows a problem, or a two-person approval waits, needs ``confirmed``."""
 
     run_id: str
     state: str
     actor: str
     key: str
     note: str = ""
+    confirmed: bool = False  # resolve anyway: a check still shows a problem, or an approval waits
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,12 @@ class Status(StrEnum):
     FAILED = "failed"  # bad input, a wrong state, or the step's call failed
 
 
+#: ``Outcome.error`` of a write whose ``requires:`` check found nothing for it to do.
+PRECONDITION_UNMET = "PreconditionUnmet"
+#: ``Outcome.error`` of a write whose ``requires:`` check could not run (its system is down).
+PRECONDITION_UNCHECKED = "PreconditionUnchecked"
+
+
 class Intake(StrEnum):
     """What alert intake did with an alert."""
 
@@ -185,6 +193,8 @@ class Outcome:
     first: Status | None = None
     intake: Intake | None = None
     events: list[Event] = field(default_factory=list)
+    #: The checks a write re-ran once it succeeded (its ``verifies:``), each one's outcome.
+    rechecks: list[Outcome] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

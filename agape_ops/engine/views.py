@@ -392,8 +392,10 @@ def _problems(steps: Iterable[StepView]) -> tuple[str, ...]:
     return tuple(found + broken)
 
 
-def run_buttons(run: Run) -> tuple[Button, ...]:
-    """Return the buttons that move the run along its life from where it is now."""
+def run_buttons(run: Run, *, unsettled: Iterable[str] = ()) -> tuple[Button, ...]:
+    """Return the buttons that move the run along its life from where it is now. Resolve's
+    confirmation names what is ``unsettled`` (detection checks still showing the problem,
+    approvals waiting): pressing through it resolves the run anyway."""
     buttons: list[Button] = []
     if run.state is RunState.OPEN:
         buttons.append(
@@ -409,7 +411,7 @@ def run_buttons(run: Run) -> tuple[Button, ...]:
                 "Resolve",
                 Action(Verb.RESOLVE, run.id),
                 changes=True,
-                confirm=f"Mark {run.id} resolved?",
+                confirm=_resolve_question(run, list(unsettled)),
                 role="a responder",
             )
         )
@@ -462,12 +464,29 @@ def run_view(
         run=run,
         headline=headline,
         steps=tuple(steps),
-        buttons=run_buttons(run),
+        buttons=run_buttons(run, unsettled=_unsettled(steps, approval_views)),
         approvals=approval_views,
         contacts=tuple(team.contacts),
         dashboards=tuple(team.dashboards),
         runbook_loaded=runbook is not None,
     )
+
+
+def _resolve_question(run: Run, unsettled: list[str]) -> str:
+    if not unsettled:
+        return f"Mark {run.id} resolved?"
+    return f"Mark {run.id} resolved, though {'; '.join(unsettled)}?"
+
+
+def _unsettled(steps: Iterable[StepView], approvals: Iterable[ApprovalView]) -> list[str]:
+    """Name the detection checks whose latest result is the problem, and waiting approvals."""
+    named = [
+        f"“{s.title}” still shows the problem"
+        for s in steps
+        if s.section == "detection" and s.state is StepState.FAILED
+    ]
+    named += [f"“{a.step_title}” waits for a second approver" for a in approvals]
+    return named
 
 
 def rehearsal_refusal(run: Run, step: StepView, *, rehearsing: bool) -> str | None:

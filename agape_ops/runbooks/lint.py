@@ -25,6 +25,7 @@ from agape_ops.runbooks.hazards import (
     template_hazard,
     url_origin,
 )
+from agape_ops.runbooks.lint_guards import guard_problems
 from agape_ops.runbooks.loader import (
     Loc,
     Located,
@@ -186,6 +187,8 @@ class _Linter:
                     + _hint(name, self.runbook.inputs),
                 )
         self.risk(step, loc)
+        for where, message in guard_problems(self.runbook, step, loc, self.order):
+            self.add(where, message)
         columns: frozenset[str] | None = None
         if step.postgres is not None:
             analysis = sql.analyse(step.postgres, writes=step.changes_things)

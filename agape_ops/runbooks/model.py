@@ -293,6 +293,20 @@ class RowAction(Strict):
     )
 
 
+class Requires(Strict):
+    """A precondition of a write: an earlier read that must find the problem the write fixes.
+
+    The read runs first, with the write's inputs; unless its ``when:`` holds, the write is not
+    offered: nobody is asked to confirm, nothing runs, and ``otherwise`` is said with the
+    read's finding (e.g. "Nothing to change: 0 SKUs have stock below zero").
+    """
+
+    step: str = Field(pattern=IDENT, description="An earlier read step with `when:`.")
+    otherwise: str = Field(
+        default="Nothing to change", min_length=1, description="Said when `when:` is false."
+    )
+
+
 class Step(Strict):
     """One step of a runbook: exactly one adapter call, an alert check, or a manual checklist."""
 
@@ -315,6 +329,12 @@ class Step(Strict):
     auto: bool | None = Field(
         default=None, description="Run when the run opens (default: detection steps only)."
     )
+    requires: Requires | None = Field(
+        default=None, description="For writes: a read that must find the problem first."
+    )
+    verifies: list[str] = Field(
+        default_factory=list, description="For writes: checks run again after it succeeds."
+    )
 
     postgres: PostgresCall | None = None
     redis: RedisCall | None = None
@@ -325,6 +345,11 @@ class Step(Strict):
     shell: ShellCall | None = None
     alert: AlertCheck | None = None
     manual: ManualStep | None = None
+
+    @field_validator("requires", mode="before")
+    @classmethod
+    def _step_id_is_requires(cls, value: object) -> object:
+        return {"step": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Step:

@@ -41,7 +41,8 @@ def commands_for(
     if name == "ack":
         return [Acknowledge(run_id, actor, new_key())]
     if name in STATE_OF:
-        return [SetState(run_id, STATE_OF[name], actor, new_key(), note=ops.text)]
+        state = STATE_OF[name]
+        return [SetState(run_id, state, actor, new_key(), note=ops.text, confirmed=ops.confirmed)]
     if name == "note":
         return [AddNote(run_id, ops.text, actor, new_key())]
     if name == "input":

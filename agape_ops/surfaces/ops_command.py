@@ -29,7 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "skip": ("skip <step|number> [reason]", "skip a step, saying why"),
     "ack": ("ack", "acknowledge the run: you are on it"),
     "mitigated": ("mitigated", "mark the run mitigated: the impact has stopped"),
-    "resolve": ("resolve [note]", "mark the run resolved"),
+    "resolve": (
+        "resolve [--yes] [note]",
+        "mark the run resolved (--yes: though a check still fails)",
+    ),
     "close": ("close", "close a resolved run"),
     "note": ("note <text>", "add a note to the run's timeline"),
     "input": ("input <name>=<value>", "give the run a value its steps need"),
@@ -102,6 +105,7 @@ class OpsCommand:
     inputs: dict[str, str] = field(default_factory=dict)
     items: tuple[int, ...] = ()
     text: str = ""
+    confirmed: bool = False  # `resolve --yes`: resolve though a check still shows the problem
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,14 @@ def _parse_arguments(name: str, run_id: str | None, rest: str) -> OpsCommand | O
     if name in ("resolve", "note"):
         if name == "note" and not rest:
             return _syntax(name)
+        if name == "resolve":
+            words = rest.split(" ")
+            confirmed = "--yes" in (words[0], words[-1])
+            if confirmed:
+                words.remove("--yes")
+            return OpsCommand(
+                name, run_id=run_id, text=" ".join(words).strip(), confirmed=confirmed
+            )
         return OpsCommand(name, run_id=run_id, text=rest)
     if name == "timeline":
         fmt = rest.lower() or "md"

@@ -306,6 +306,25 @@ def test_console_walks_inventory_oversell_from_alert_to_closed_run(
     assert "Inventory Oversell" in listed.stdout
 
 
+def test_a_correction_re_checks_the_stock_and_a_second_one_has_nothing_to_ask(
+    open_console: Callable[..., Session], backend_db: str
+) -> None:
+    seed_oversell(backend_db)
+    console = open_console("--as", PERSON)
+    console.type(NEGATIVE_STOCK, "INC-1> ")
+    console.type("5", "Type yes to go ahead")
+    corrected = console.type("yes", "INC-1> ")
+    assert "Stock set to 0 on 2 product variants (version bumped)" in corrected
+    assert "agape-ops: 0 SKUs have stock below zero" in corrected  # re-checked at once
+
+    nothing = console.type("5", "INC-1> ")
+
+    assert "Nothing to change: 0 SKUs have stock below zero" in nothing
+    assert "Type yes" not in nothing
+    assert "UPDATE product_variants" not in nothing  # no plan either
+    assert console.finish() == 0  # nothing to do is not a failure
+
+
 def test_dry_run_shows_the_write_changes_nothing_and_marks_the_run_a_rehearsal(
     open_console: Callable[..., Session], env: dict[str, str], backend_db: str, tmp_path: Path
 ) -> None:
@@ -328,7 +347,10 @@ def test_dry_run_shows_the_write_changes_nothing_and_marks_the_run_a_rehearsal(
     assert "rehearsal" in runs
     in_console = console.type("/ops timeline", "INC-1> ")
     assert "> **Rehearsal**" in in_console
-    console.type("/ops resolve", "INC-1> ")
+    # a rehearsal changed nothing: the stock check still shows the problem, so resolve asks
+    asked = console.type("/ops resolve", "Type yes to resolve it anyway (anything else cancels): ")
+    assert "INC-1 may not be over" in asked
+    console.type("yes", "INC-1> ")
     console.type("/ops close", "INC-1> ")
     closed = console.type("3", "INC-1> ")
     assert "INC-1 is closed; nothing more can be done on it" in closed
@@ -411,7 +433,7 @@ def test_invalid_inputs_are_prompted_again_and_unknown_steps_are_named(
     seed_failed_webhooks(backend_db)
     console = open_console("--as", PERSON)
     console.type(WEBHOOKS_FAILED, "INC-1> ")
-    asked = console.type("8", "reference> ")
+    asked = console.type("9", "reference> ")
     assert "Paystack transaction reference (for example T685312322670591)" in asked
     again = console.type("not a reference!", "reference> ")
     assert "is not a valid paystack transaction reference" in again
@@ -421,8 +443,8 @@ def test_invalid_inputs_are_prompted_again_and_unknown_steps_are_named(
     unknown = console.type("run nosuch", "INC-1> ")
     assert "failed-webhook-processing has no step 'nosuch'" in unknown
     numbered = console.type("42", "INC-1> ")
-    assert "no step 42: failed-webhook-processing's steps are numbered 1-9" in numbered
-    cancelled = console.type("7", "webhook_id> ")
+    assert "no step 42: failed-webhook-processing's steps are numbered 1-10" in numbered
+    cancelled = console.type("8", "webhook_id> ")
     assert "Webhook event id" in cancelled
     assert "cancelled, nothing changed" in console.type("", "INC-1> ")
     assert "Unknown subcommand `reslove`" in console.type("/ops reslove", "INC-1> ")
@@ -482,10 +504,12 @@ def test_a_step_whose_system_is_not_configured_names_the_missing_setting(
     console = open_console("--as", PERSON)
     opened = console.type(WEBHOOKS_FAILED, "INC-1> ")
     assert "PostgreSQL is not configured: set DATABASE_URL" in opened
-    console.type("7", "webhook_id> ")
-    console.type(WEBHOOK_OLD, "Type yes to go ahead")
-    failed = console.type("yes", "INC-1> ")
-    assert "admin API is not configured: set ADMIN_API_URL" in failed
+    console.type("8", "webhook_id> ")
+    # Reprocess first looks the webhook up in PostgreSQL: without it, nothing is asked or sent
+    failed = console.type(WEBHOOK_OLD, "INC-1> ")
+    assert "“Reprocess a failed webhook” was not run: its precondition" in failed
+    assert "PostgreSQL is not configured: set DATABASE_URL" in failed
+    assert "Type yes" not in failed
     assert console.finish() == 1
 
 
@@ -537,7 +561,9 @@ def test_a_write_that_cannot_run_says_why_and_asks_nothing(
     finally:
         console.close()
 
-    assert "Cannot run it: PostgreSQL is not configured: set DATABASE_URL" in shown
+    # its precondition (SKUs below zero) cannot be checked: the write is not offered
+    assert "“Correct stock levels” was not run: its precondition" in shown
+    assert "PostgreSQL is not configured: set DATABASE_URL); nothing was changed" in shown
     assert "Type yes" not in shown
     assert "Set stock to 0 on every product variant" not in shown  # no question to answer
     assert "not a command" not in after

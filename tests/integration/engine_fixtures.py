@@ -230,10 +230,16 @@ class Harness:
         )
 
     async def set_state(
-        self, run_id: str, state: str, actor: str = RESPONDER, note: str = ""
+        self,
+        run_id: str,
+        state: str,
+        actor: str = RESPONDER,
+        note: str = "",
+        *,
+        confirmed: bool = False,
     ) -> Outcome:
         return await self.engine.execute(
-            SetState(run_id, state, actor=actor, key=self.key(), note=note)
+            SetState(run_id, state, actor=actor, key=self.key(), note=note, confirmed=confirmed)
         )
 
     async def run(self, run_id: str) -> Run:

@@ -127,7 +127,8 @@ async def test_a_run_goes_from_alert_to_closed_and_then_refuses_everything(
     harness.clock.advance(minutes=10)
     assert (await harness.set_state(run.id, "mitigated", note="stock zeroed")).ok
     harness.clock.advance(minutes=30)
-    resolved = await harness.set_state(run.id, "resolved")
+    # the checks still show the problem (the fakes never change): resolved as confirmed
+    resolved = await harness.set_state(run.id, "resolved", confirmed=True)
     harness.clock.advance(minutes=5)
     closed = await harness.set_state(run.id, "closed")
 
@@ -177,7 +178,7 @@ async def test_a_transition_the_life_does_not_allow_is_refused_and_changes_nothi
 ) -> None:
     run = await harness.start_run()
     for state in path:
-        assert (await harness.set_state(run.id, state)).ok
+        assert (await harness.set_state(run.id, state, confirmed=True)).ok
     before = await harness.run(run.id)
     events = await harness.events(run.id)
 
@@ -196,7 +197,7 @@ async def test_resolving_an_unacknowledged_run_counts_as_its_acknowledgement(
     run = await harness.start_run()
     harness.clock.advance(minutes=9)
 
-    assert (await harness.set_state(run.id, "resolved", actor=APPROVER)).ok
+    assert (await harness.set_state(run.id, "resolved", actor=APPROVER, confirmed=True)).ok
 
     stored = await harness.run(run.id)
     assert stored.acknowledged_at == stored.resolved_at == T0.replace(minute=9)
@@ -252,7 +253,7 @@ async def test_a_run_continues_on_a_store_reopened_from_scratch(harness: Harness
     harness.clock.advance(minutes=1)
     restocked = await harness.step(run.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True)
     finished = await harness.mark(run.id, "contact_customers", 1)
-    resolved = await harness.set_state(run.id, "resolved")
+    resolved = await harness.set_state(run.id, "resolved", confirmed=True)
     second = await harness.start_run(with_alert=False, actor=RESPONDER)
 
     assert restocked.ok, restocked.message

@@ -251,7 +251,7 @@ async def test_a_lock_is_held_by_one_run_until_it_resolves(harness: Harness) -> 
     )
     assert "restock_sku" not in await harness.steps(second.id)
 
-    assert (await harness.set_state(first.id, "resolved")).ok
+    assert (await harness.set_state(first.id, "resolved", confirmed=True)).ok
     after = await harness.step(second.id, "restock_sku", inputs={"sku": "TEE-042"}, confirmed=True)
 
     assert after.ok, after.message

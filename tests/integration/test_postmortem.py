@@ -37,7 +37,8 @@ async def _finished_run(harness: Harness) -> Run:
     await harness.mark(run.id, "follow_up", 1)
     await harness.engine.execute(AddNote(run.id, "Customers | emailed", APPROVER, "note"))
     harness.clock.advance(minutes=56)
-    await harness.set_state(run.id, "resolved", actor=APPROVER)
+    # the fake checks still show the problem, so resolving takes a confirmation
+    await harness.set_state(run.id, "resolved", actor=APPROVER, confirmed=True)
     harness.clock.advance(minutes=10)
     await harness.set_state(run.id, "closed")
     return await harness.run(run.id)

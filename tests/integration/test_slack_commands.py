@@ -198,7 +198,7 @@ async def test_help_and_what_is_not_a_subcommand_are_answered_in_the_response(
 
     unknown = await asked(world, "frobnicate the db")
     assert unknown.startswith("Unknown subcommand `frobnicate`. Subcommands: help, runbooks,")
-    assert "resolve [note]" in unknown  # the usage follows
+    assert "resolve [--yes] [note]" in unknown  # the usage follows
     close = await asked(world, "stauts")
     assert close.startswith("Unknown subcommand `stauts`. Did you mean `status`?")
     wrong = await asked(world, "timeline INC-1 pdf")
@@ -293,7 +293,15 @@ async def test_ack_note_mitigated_resolve_close_with_a_run_id_or_in_the_runs_cha
     await card_saying(world, "INC-1", "*Mitigated*")
     await ops(world, "resolve", user=STRANGER)
     await told(world, STRANGER, "marking a run resolved requires a responder")
+    # The stock check last found SKUs below zero: resolving says so and asks to retype.
     await ops(world, "resolve stock corrected by hand")
+    asked = await told(world, RESPONDER, "INC-1 may not be over: “SKUs with stock below zero”")
+    assert (
+        "To resolve it anyway, type `/ops resolve INC-1 --yes stock corrected by hand`"
+        in (asked["text"])
+    )
+    assert await state(world, "INC-1") is RunState.MITIGATED
+    await ops(world, "resolve --yes stock corrected by hand")
     await told(world, RESPONDER, "INC-1 is resolved")
     await card_saying(world, "INC-1", "*Resolved*")
     await reply_saying(world, card, "stock corrected by hand")
@@ -431,7 +439,7 @@ async def test_app_home_lists_open_runs_the_runbooks_and_who_is_on_call(
 ) -> None:
     card = await acknowledged_oversell(world, backend_conn)
     await started(world, "queue-backlog", channel=ELSEWHERE)
-    await ops(world, "resolve INC-2", channel=ELSEWHERE)
+    await ops(world, "resolve INC-2 --yes", channel=ELSEWHERE)  # its backlog check still fails
     await card_saying(world, "INC-2", "*Resolved*")
 
     opened = {"type": "app_home_opened", "user": APPROVER, "channel": "D0HOME", "tab": "home"}

@@ -10,7 +10,7 @@ walkthrough seeds (``test_walkthroughs``, ``test_walkthroughs_ops``).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +187,23 @@ async def resolve(world: World, thread: str) -> None:
 # --- 4. Inventory Oversell --------------------------------------------------------------------
 
 
+NOTHING_TO_CHANGE = "Nothing to change: 0 SKUs have stock below zero"
+
+
+def said_to(slack: FakeSlack, user: str, text: str) -> list[dict[str, Any]]:
+    """Return the ephemerals to ``user`` that say ``text``, oldest first."""
+    return [dict(m) for m in slack.ephemerals(user=user) if text in words(m)]
+
+
+def told_either(user: str, *texts: str) -> Callable[[FakeSlack], dict[str, Any]]:
+    """Return a fake Slack condition: the first ephemeral to ``user`` saying one of ``texts``."""
+
+    def found(slack: FakeSlack) -> dict[str, Any]:
+        return next((m for t in texts for m in said_to(slack, user, t)), {})
+
+    return found
+
+
 async def test_inventory_oversell_from_alert_to_resolved_in_slack(
     world: World, backend_conn: psycopg.AsyncConnection[Any]
 ) -> None:
@@ -209,21 +226,50 @@ async def test_inventory_oversell_from_alert_to_resolved_in_slack(
     assert "Not allowed" in words(refusal)
     assert await stock(backend_conn) == VARIANTS
 
-    # An approver's double click (Slack's dialog confirmed it) corrects it once; the second
-    # press of the same rendering is asked again, saying it was done.
+    # An approver's double click (Slack's dialog confirmed it) corrects it once. The second
+    # press of the same rendering is asked again, saying it was done, while the first still
+    # runs; once the correction is made, its precondition finds nothing to change.
     seen = await world.card(thread)
     await world.press(seen, APPROVER, "Correct stock")
     await world.press(seen, APPROVER, "Correct stock")
     await world.reply_saying(thread, "Stock set to 0 on 2 product variants")
-    again = await world.ephemeral_to(APPROVER, "this would do it again")
-    assert "Confirm" in words(again)
+    again = await world.slack.wait_for(
+        told_either(APPROVER, "this would do it again", NOTHING_TO_CHANGE),
+        slack_fixtures.WITHIN,
+        what="the second press answered",
+    )
+    if "this would do it again" in words(again):
+        assert "Confirm" in words(again)
     assert await stock(backend_conn) == {"DRESS-RED-M": 0, "DRESS-BLU-S": 0, "DRESS-GRN-L": 4}
     await world.settle()
     run = await world.run_of(thread)
     changes = [
         e for e in await world.container.engine.timeline(run.id) if e.step_id == "correct_stock"
     ]
-    assert [e.kind for e in changes] == ["step.refused", "step.finished"]
+    kinds = [e.kind for e in changes]
+    assert kinds[:2] == ["step.refused", "step.finished"]
+    assert set(kinds[2:]) <= {"step.precondition"}
+
+    # The check the correction fixes ran again and says so in the thread; pressed now, Correct
+    # stock has nothing to change: the presser is told so, and nothing is asked or done.
+    await world.reply_saying(thread, "0 SKUs have stock below zero")
+    await world.card_saying(thread, "0 SKUs have stock below zero")
+    told = len(said_to(world.slack, APPROVER, NOTHING_TO_CHANGE))
+    await world.press(await world.card(thread), APPROVER, "Correct stock")
+
+    def answered(slack: FakeSlack) -> dict[str, Any]:
+        found = said_to(slack, APPROVER, NOTHING_TO_CHANGE)
+        return found[-1] if len(found) > told else {}
+
+    nothing = await world.slack.wait_for(answered, slack_fixtures.WITHIN, what="nothing to do")
+    assert "Not allowed" not in words(nothing)
+    assert "Confirm" not in words(nothing)
+    await world.settle()
+    changes = [
+        e for e in await world.container.engine.timeline(run.id) if e.step_id == "correct_stock"
+    ]
+    assert [e.kind for e in changes][-1] == "step.precondition"
+    assert [e.kind for e in changes].count("step.finished") == 1
 
     # A stranger may not resolve; a responder may, and the card says so in place.
     card = await world.card(thread)

@@ -128,7 +128,9 @@ async def test_payment_gateway_outage_states_rates_incidents_and_init_failures_t
     )
     assert await walk.state("paystack_status_recheck") is StepState.PASSED
     assert await walk.state("webhook_failure_rate_recheck") is StepState.PASSED
-    resolved = await bot.engine.execute(SetState(walk.run_id, "resolved", RESPONDER, "resolve"))
+    resolved = await bot.engine.execute(
+        SetState(walk.run_id, "resolved", RESPONDER, "resolve", confirmed=True)
+    )
     assert resolved.ok, resolved.message
 
 
@@ -269,6 +271,33 @@ async def test_failed_webhooks_are_counted_named_verified_and_reprocessed_once_e
         "is still pending_payment, reprocess its webhook or update the order"
     )
 
+    # Reprocess looks the webhook up first: an id the database does not have, or a webhook it
+    # has as processed, is refused by that precondition, asking nothing and posting nothing
+    posted = len(fake.requests("POST", "/api/v1/admin/webhooks/reprocess"))
+    unknown = "5b0c7a52-1d1e-4a8e-9a55-0f6f3c1e0099"
+    cursor = await backend_conn.execute(
+        "SELECT id::text FROM webhook_events WHERE status = 'processed' ORDER BY id LIMIT 1"
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    processed = row[0]
+    for webhook_id, said in (
+        (unknown, f"no webhook has the id {unknown}"),
+        (processed, f"webhook {processed} is processed"),
+    ):
+        for confirmed in (False, True):
+            refused = await walk.click(
+                "reprocess_webhook",
+                RESPONDER,
+                confirmed=confirmed,
+                inputs={"webhook_id": webhook_id},
+            )
+            assert refused.error == "PreconditionUnmet"
+            assert not refused.needs_confirmation
+            assert refused.message == f"Nothing to reprocess: {said}"
+    assert len(fake.requests("POST", "/api/v1/admin/webhooks/reprocess")) == posted
+    assert (await walk.state("webhook_status")) is StepState.PASSED
+
 
 async def test_no_failed_webhook_and_no_pending_order_is_said_with_zeros(
     bot: Container, fake: FakeBackend, backend_conn: psycopg.AsyncConnection[Any]
@@ -342,7 +371,12 @@ async def test_database_failover_confirms_the_outage_promotes_once_and_verifies_
     lag = await walk.click("replication_lag", RESPONDER)
     assert lag.message == "0 standbys streaming from this server"
 
-    await bot.engine.execute(SetState(walk.run_id, "resolved", RESPONDER, "resolve-db"))
+    # detection last saw the outage: resolving says so and takes a confirmation
+    asked = await bot.engine.execute(SetState(walk.run_id, "resolved", RESPONDER, "resolve-ask"))
+    assert asked.needs_confirmation
+    assert "still showed the problem" in asked.message
+    resolve = SetState(walk.run_id, "resolved", RESPONDER, "resolve-db", confirmed=True)
+    assert (await bot.engine.execute(resolve)).ok
     assert (await other.click("promote_replica", APPROVER)).message == "Promote the replica: done"
 
 
@@ -441,6 +475,9 @@ async def test_inventory_oversell_names_skus_and_orders_and_an_approver_corrects
 
     corrected = await walk.click("correct_stock", APPROVER)
     assert corrected.message == "Stock set to 0 on 2 product variants (version bumped)"
+    # the detection check it fixes ran again at once, as the bot, and shows the cleared state
+    assert [r.message for r in corrected.rechecks] == ["0 SKUs have stock below zero"]
+    assert await walk.state("negative_stock") is StepState.PASSED
     assert await stock(backend_conn) == {"DRESS-RED-M": 0, "DRESS-BLU-S": 0, "DRESS-GRN-L": 4}
     # a checkout that read a corrected row before the correction now fails its version check
     assert await versions(backend_conn) == {"DRESS-RED-M": 1, "DRESS-BLU-S": 1, "DRESS-GRN-L": 0}
@@ -459,3 +496,19 @@ async def test_inventory_oversell_names_skus_and_orders_and_an_approver_corrects
     assert (await walk.click("affected_orders", RESPONDER)).message == (
         "0 order lines are on oversold variants"
     )
+
+    # with nothing below zero, Correct stock asks nothing and records nothing done
+    for confirmed in (False, True):
+        again = await walk.click("correct_stock", APPROVER, confirmed=confirmed)
+        assert again.error == "PreconditionUnmet"
+        assert not again.needs_confirmation
+        assert again.message == "Nothing to change: 0 SKUs have stock below zero"
+    assert await versions(backend_conn) == {"DRESS-RED-M": 1, "DRESS-BLU-S": 1, "DRESS-GRN-L": 0}
+    done = [
+        e.summary
+        for e in await bot.store.events(walk.run_id)
+        if e.step_id == "correct_stock" and e.kind == "step.finished"
+    ]
+    assert done == ["Stock set to 0 on 2 product variants (version bumped)"]
+    resolved = await bot.engine.execute(SetState(walk.run_id, "resolved", APPROVER, "resolve"))
+    assert resolved.ok, resolved.message

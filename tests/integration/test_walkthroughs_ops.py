@@ -171,6 +171,12 @@ async def test_security_incident_names_ips_accounts_and_admin_actions_then_revok
     assert refused.message == f"“Revoke sessions” requires an approver ({APPROVERS})"
     revoked = await walk.click("revoke_sessions", APPROVER, inputs=user)
     assert revoked.message == f"5 active sessions of user {VICTIM} revoked"
+    # its precondition found them first; the same check, run again, shows none left
+    assert [r.message for r in revoked.rechecks] == [f"user {VICTIM} has 0 sessions not revoked"]
+    assert await walk.state("user_sessions") is StepState.PASSED
+    nothing = await walk.click("revoke_sessions", APPROVER, inputs=user)
+    assert nothing.error == "PreconditionUnmet"
+    assert nothing.message == f"Nothing to revoke: user {VICTIM} has 0 sessions not revoked"
     live = "SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND user_id = '{}'"
     assert await scalar(backend_conn, live.format(VICTIM)) == 0
     assert await scalar(backend_conn, live.format(BYSTANDER)) == 1

@@ -211,3 +211,14 @@ def test_show_of_an_invalid_runbook_prints_its_problems(home: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("runbook unknown-table does not load:\n")
     assert result.stderr.count("is not in the backend schema") == 3
+
+
+def test_show_names_a_writes_precondition_and_the_checks_it_runs_again(home: Path) -> None:
+    shipped = Path(__file__).parent.parent.parent / "runbooks" / "inventory-oversell.yaml"
+    shutil.copy(shipped, home / "runbooks" / shipped.name)
+    result = invoke("show", "inventory-oversell")
+    assert result.exit_code == 0
+    assert (
+        "       requires: negative_stock finds the problem first (otherwise: Nothing to change)\n"
+        "       verifies: runs negative_stock again after it succeeds\n"
+    ) in result.stdout

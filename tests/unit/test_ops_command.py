@@ -65,6 +65,21 @@ def test_run_scoped_subcommands_take_an_optional_run_id_first() -> None:
     assert parse("status INC-12") == OpsCommand("status", run_id="INC-12")
 
 
+def test_resolve_yes_confirms_resolving_over_a_problem_and_is_not_part_of_the_note() -> None:
+    assert parse("resolve --yes stock corrected") == OpsCommand(
+        "resolve", text="stock corrected", confirmed=True
+    )
+    assert parse("resolve INC-3 stock corrected --yes") == OpsCommand(
+        "resolve", run_id="INC-3", text="stock corrected", confirmed=True
+    )
+    assert parse("resolve INC-3 --yes") == OpsCommand("resolve", run_id="INC-3", confirmed=True)
+    assert parse("resolve INC-3") == OpsCommand("resolve", run_id="INC-3")
+    # only as the first or last word: inside a note it is the note's
+    assert parse("resolve ran it with --yes twice") == OpsCommand(
+        "resolve", text="ran it with --yes twice"
+    )
+
+
 def test_use_needs_a_run_id() -> None:
     assert parse("use inc-4") == OpsCommand("use", run_id="INC-4", target="INC-4")
     assert parse("use") == OpsUsage("Usage: /ops use RUN")

@@ -287,6 +287,12 @@ CONDITION_EXAMPLES: dict[str, Examples] = {
         (verify_many([True, False, False]),), (verify_many([False, False]), verify_many([]))),
     "failed-webhook-processing/failed_webhooks": Examples(
         (rows(WEBHOOK_ROW), rows(ORPHAN_WEBHOOK_ROW, WEBHOOK_ROW)), (rows(),)),
+    "failed-webhook-processing/webhook_status": Examples(
+        (one_row(found=1, status="failed", error_message="timeout", retry_count=3,
+                 reference="T1"),),
+        (one_row(found=1, status="processed", error_message=None, retry_count=0,
+                 reference="T1"),
+         one_row(found=0, status=None, error_message=None, retry_count=None, reference=None))),
     "failed-webhook-processing/verify_payment": Examples(
         (verify("success"),), (verify("abandoned"), verify("failed"))),
     "database-failover/db_reachable": Examples((reachable(True),), (reachable(False),)),
@@ -304,6 +310,8 @@ CONDITION_EXAMPLES: dict[str, Examples] = {
     "security-incident/admin_actions": Examples(
         (rows(admin_action("admin"), admin_action("customer")), rows(admin_action(None))),
         (rows(admin_action("admin")), rows())),
+    "security-incident/user_sessions": Examples(
+        (one_row(open_sessions=5),), (one_row(open_sessions=0),)),
     "security-incident/access_patterns": Examples(
         (rows({"ip": "203.0.113.9", "users": 12, "sessions": 40, "last_seen": NOW}),),
         (rows({"ip": "198.51.100.7", "users": 1, "sessions": 3, "last_seen": NOW}), rows())),

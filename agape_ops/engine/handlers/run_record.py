@@ -201,6 +201,14 @@ async def set_state(engine: Engine, unit: Unit, command: SetState) -> Outcome:
         unit.record(run, command.actor, "state.refused", why, outcome="refused")
         return Outcome(Status.REFUSED, why, run=run, error=PermissionDenied.__name__)
     transitions.require_transition(run, target)
+    if target is RunState.RESOLVED and not command.confirmed:
+        reasons = await _still_open(engine, unit, run)
+        if reasons:
+            message = (
+                f"{run.id} may not be over: {'; '.join(reasons)}. Resolve it anyway? "
+                "Confirm to resolve it as it is."
+            )
+            return Outcome(Status.NEEDS_CONFIRMATION, message, run=run)
     now = unit.clock()
     changes: dict[str, object] = {"state": target}
     if run.acknowledged_at is None:
@@ -224,6 +232,31 @@ async def set_state(engine: Engine, unit: Unit, command: SetState) -> Outcome:
         f"{run.id} {target.value} by {command.actor}{note_text}",
     )
     return Outcome(Status.DONE, f"{run.id} is {target.value}", run=run)
+
+
+async def _still_open(engine: Engine, unit: Unit, run: Run) -> list[str]:
+    """Say what the run's records show is not over: a detection check whose latest result is
+    the problem, and two-person steps approved once and waiting for a second approver."""
+    runbook = engine.runbooks.get(run.runbook_id)
+    records = await unit.tx.steps(run.id)
+    reasons: list[str] = []
+    for step in runbook.detection if runbook is not None else []:
+        record = records.get(step.id)
+        if record is not None and record.state is StepState.FAILED:
+            at = f" at {record.finished_at:%H:%M} UTC" if record.finished_at else ""
+            finding = f": {record.finding}" if record.finding else ""
+            reasons.append(f"“{step.title}” still showed the problem when last run{at}{finding}")
+    waiting: dict[str, list[str]] = {}
+    for approval in await unit.tx.approvals(run.id):
+        waiting.setdefault(approval.subject, []).append(approval.approver)
+    for subject, approvers in waiting.items():
+        step_id = subject.split("@", 1)[0]
+        found = runbook.step(step_id) if runbook is not None else None
+        title = found.title if found is not None else step_id
+        reasons.append(
+            f"“{title}” was approved by {', '.join(approvers)} and waits for a second approver"
+        )
+    return reasons
 
 
 async def record_surface(engine: Engine, unit: Unit, command: RecordSurface) -> Outcome:

@@ -23,6 +23,7 @@ from agape_ops.engine import transitions
 from agape_ops.engine.commands import Outcome, RunStep, Status
 from agape_ops.engine.context import redacted_inputs, resolve_inputs, split_secret
 from agape_ops.engine.handlers.guards import guards, refuse
+from agape_ops.engine.handlers.rechecks import precondition, verify
 from agape_ops.engine.handlers.run_record import acknowledge_implicitly
 from agape_ops.engine.records import Run, StepRecord, StepState
 from agape_ops.engine.results import StepResult
@@ -49,7 +50,11 @@ class Claimed:
 
 
 async def run_step(engine: Engine, command: RunStep) -> Outcome:
-    """Run a step once per idempotency key: claim, call (no run held), record."""
+    """Run a step once per idempotency key: its precondition, claim, call (no run held),
+    record, then the checks it should have cleared."""
+    unmet = await precondition(engine, command)
+    if unmet is not None:
+        return unmet
     async with engine.unit() as unit:
         await unit.claim(command.key, command.run_id.upper())
         prepared = await _claim(engine, unit, command)
@@ -69,6 +74,9 @@ async def run_step(engine: Engine, command: RunStep) -> Outcome:
         raise
     outcome = await _record(engine, command, prepared, verdict)
     outcome.events = claimed_events + outcome.events
+    if outcome.status is Status.DONE and outcome.step is not None:
+        attempt, run = outcome.step.attempts, prepared.run
+        outcome.rechecks = await verify(engine, run, prepared.step, prepared.values, attempt)
     return outcome
 
 

@@ -327,6 +327,11 @@ def refusal_line(message: str) -> Text:
     return plain(f"✗ refused: {message}", style="bold red")
 
 
+def warning_line(message: str) -> Text:
+    """Show what a person must weigh before going on, in yellow."""
+    return plain(f"! {message}", style="bold yellow")
+
+
 def note_line(message: str) -> Text:
     """Show a plain remark (hints, cancellations)."""
     return plain(message, style="dim")

@@ -234,7 +234,7 @@ class Session:
         elif command.name in DIRECT:
             view = self.steps.view(run.id)
             for engine_command in commands_for(command, view, self.actor, new_key):
-                self.steps.execute(engine_command)
+                self.steps.change(engine_command)
 
     def _status(self, run_id: str, *, results: bool = False) -> None:
         view = self.steps.view(run_id)

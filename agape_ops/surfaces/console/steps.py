@@ -14,7 +14,14 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from agape_ops.engine.commands import Command, MarkItemDone, Outcome, Status
+from agape_ops.engine.commands import (
+    PRECONDITION_UNMET,
+    Command,
+    MarkItemDone,
+    Outcome,
+    SetState,
+    Status,
+)
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.results import StepResult
 from agape_ops.engine.views import ROW_LETTERS, RunView, StepView, rehearsal_refusal
@@ -64,12 +71,27 @@ class StepActions:
         outcome = self.call(self.engine.execute(command))
         quiet = terminal.events > before
         asking = outcome.status in (Status.NEEDS_INPUTS, Status.NEEDS_CONFIRMATION)
-        if not outcome.ok and outcome.error:
+        if outcome.error == PRECONDITION_UNMET:  # nothing to do is an answer, not a failure
+            if not quiet:
+                terminal.show(render.note_line(outcome.message))
+        elif not outcome.ok and outcome.error:
             terminal.failed = True
             if not quiet:
                 terminal.fail(outcome.message, refusal=outcome.error == "PermissionDenied")
         elif not quiet and not asking:
             terminal.show(render.ok_line(outcome.message))
+        return outcome
+
+    def change(self, command: Command) -> Outcome:
+        """Send a command typed as `/ops`; a resolve the engine questions (a check still shows
+        the problem, an approval waits) is said and needs a typed yes."""
+        outcome = self.execute(command)
+        if outcome.needs_confirmation and isinstance(command, SetState):
+            self.terminal.show(render.warning_line(outcome.message))
+            answer = self.terminal.ask("Type yes to resolve it anyway (anything else cancels): ")
+            if answer.strip().lower() != "yes":
+                raise Cancelled
+            outcome = self.execute(dataclasses.replace(command, key=new_key(), confirmed=True))
         return outcome
 
     def view(self, run_id: str) -> RunView:

@@ -22,7 +22,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agape_ops.alerts.fingerprint import fingerprint
 from agape_ops.alerts.normalise import from_slack_event
-from agape_ops.engine.commands import Intake, OpenForAlert, Outcome, Status
+from agape_ops.engine.commands import PRECONDITION_UNMET, Intake, OpenForAlert, Outcome, Status
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.records import Run
 from agape_ops.engine.results import duration_words
@@ -204,6 +204,9 @@ class SlackBot:
             return
         if status is Status.FAILED and outcome.error in STEP_ERRORS:
             return  # the result reply in the thread says what went wrong
+        if status is Status.REFUSED and outcome.error == PRECONDITION_UNMET:
+            await self.tell(user, channel, f"👌 {outcome.message}", thread_ts=thread_ts)
+            return
         if status is Status.REFUSED:
             await self.tell(
                 user, channel, f"🚫 Not allowed: {outcome.message}", thread_ts=thread_ts

@@ -206,7 +206,10 @@ def _run_command(action_id: str, run_id: str, user: str, key: str) -> Command | 
         return Acknowledge(run_id, user, key)
     states = {ids.MITIGATED: "mitigated", ids.RESOLVE: "resolved", ids.CLOSE: "closed"}
     if action_id in states:
-        return SetState(run_id, states[action_id], user, key)
+        # Resolve is pressed through Slack's confirmation dialog: that press is the answer to
+        # "a check still shows the problem; resolve anyway?".
+        confirmed = action_id == ids.RESOLVE
+        return SetState(run_id, states[action_id], user, key, confirmed=confirmed)
     return None
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agape_ops.engine.commands import StartRun
+from agape_ops.engine.commands import SetState, StartRun
 from agape_ops.engine.records import Run
 from agape_ops.engine.views import RunView, StepView
 from agape_ops.errors import AgapeError
@@ -136,6 +136,11 @@ class Commands:
             said = []
             for each in commands:
                 outcome = await self.bot.engine.execute(each)
+                if outcome.needs_confirmation and isinstance(each, SetState):
+                    again = f"/ops resolve {run.id} --yes {parsed.text}".strip()
+                    text = f"⚠️ {outcome.message} To resolve it anyway, type `{again}`."
+                    await self.bot.tell(user, channel, text)
+                    return
                 if not outcome.ok:
                     await self.bot.answer(outcome, user, channel, None)
                     return
