@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from agape_ops.alerts.model import Alert
@@ -23,8 +23,9 @@ from agape_ops.engine.commands import (
     SetState,
 )
 from agape_ops.engine.context import validate_value
+from agape_ops.engine.headline import Headline, Problem, incident_down, problems
 from agape_ops.engine.records import ACTIVE_STATES, Approval, Run, RunState, StepRecord, StepState
-from agape_ops.engine.results import StepResult, duration_words
+from agape_ops.engine.results import StepResult
 from agape_ops.engine.steps import confirm_text
 from agape_ops.errors import InputError, UnknownStep
 from agape_ops.runbooks.model import SECTION_TITLES, Contact, Dashboard, Risk, Runbook, Step, Team
@@ -201,21 +202,6 @@ class ApprovalView:
 
 
 @dataclass(frozen=True)
-class Headline:
-    """The top of the run: its state, how bad, whose, how old, and what is wrong now."""
-
-    state: RunState
-    severity: str
-    owner: str | None
-    age: timedelta
-    problems: tuple[str, ...]
-
-    @property
-    def age_words(self) -> str:
-        return duration_words(self.age)
-
-
-@dataclass(frozen=True)
 class RunView:
     """Everything a surface shows of one run."""
 
@@ -267,6 +253,8 @@ def state_words(step: Step, record: StepRecord | None) -> str:
     """Say a step's state as a person reads it ("problem", "2/3 done", "to do")."""
     if record is None:
         return StepState.PENDING.words
+    if incident_down(step, record.state):
+        return StepState.FAILED.words
     if step.manual is not None and record.state is StepState.PENDING and record.items_done:
         return f"{len(record.items_done)}/{len(step.manual.items)} done"
     return record.state.words
@@ -365,7 +353,7 @@ def _step_view(
         description=step.description,
         kind=kind_of(step),
         risk=step.risk,
-        state=record.state if record else StepState.PENDING,
+        state=_shown_state(step, record),
         state_words=state_words(step, record),
         finding=record.finding if record else None,
         error=record.error if record else None,
@@ -381,15 +369,23 @@ def _step_view(
     )
 
 
-def _problems(steps: Iterable[StepView]) -> tuple[str, ...]:
-    """Return what is wrong now: problems found first, then checks that could not run."""
-    found = [s.finding or s.title for s in steps if s.state is StepState.FAILED]
-    broken = [
-        s.finding or f"{s.title}: error"
+def _shown_state(step: Step, record: StepRecord | None) -> StepState:
+    """Return the state a step shows: a check whose system being down is the incident itself
+    (``unreachable: problem``) found the problem; it did not fail to run."""
+    if record is None:
+        return StepState.PENDING
+    return StepState.FAILED if incident_down(step, record.state) else record.state
+
+
+def _problems(runbook: Runbook | None, steps: Iterable[StepView]) -> tuple[Problem, ...]:
+    """Return what is wrong now, ranked (``engine/headline.py``): found, cause, finding, warning."""
+    if runbook is None:
+        return ()
+    return problems(
+        (s.section, step, s.state, s.finding or f"{s.title}: {s.error or 'error'}")
         for s in steps
-        if s.state is StepState.ERROR and not s.changes
-    ]
-    return tuple(found + broken)
+        if (step := runbook.step(s.id)) is not None
+    )
 
 
 def run_buttons(run: Run) -> tuple[Button, ...]:
@@ -456,7 +452,7 @@ def run_view(
         severity=run.severity,
         owner=runbook.owner if runbook else None,
         age=now - run.created_at,
-        problems=_problems(steps),
+        items=_problems(runbook, steps),
     )
     return RunView(
         run=run,

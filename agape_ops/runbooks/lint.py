@@ -248,6 +248,8 @@ class _Linter:
                 "a shell step may change anything, whatever it runs: mark it `risk: write` (or "
                 "dangerous) with a `confirm:`, so only a responder runs it",
             )
+        if step.unreachable is not None and (writes or step.kind in ("manual", "alert")):
+            self.add((*loc, "unreachable"), "`unreachable` is for a read that calls a system")
         if step.shell is not None and step.auto:
             self.add((*loc, "auto"), "a shell step never runs by itself: remove `auto: true`")
 

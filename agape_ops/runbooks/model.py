@@ -293,6 +293,14 @@ class RowAction(Strict):
     )
 
 
+class IfUnreachable(StrEnum):
+    """What a read step that cannot reach its system means for the run's headline."""
+
+    PROBLEM = "problem"  # the incident itself: Database Failover's database is down
+    CAUSE = "cause"  # a dependency the backend needs is down: the likely cause
+    WARNING = "warning"  # context only: a third-party status page the bot cannot reach
+
+
 class Step(Strict):
     """One step of a runbook: exactly one adapter call, an alert check, or a manual checklist."""
 
@@ -314,6 +322,11 @@ class Step(Strict):
     row_actions: list[RowAction] = Field(default_factory=list)
     auto: bool | None = Field(
         default=None, description="Run when the run opens (default: detection steps only)."
+    )
+    unreachable: IfUnreachable | None = Field(
+        default=None,
+        description="A read that cannot reach its system: problem (the incident itself), cause "
+        "(a dependency down) or warning. Default: cause for postgres, redis, admin_api.",
     )
 
     postgres: PostgresCall | None = None

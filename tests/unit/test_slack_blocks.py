@@ -269,3 +269,28 @@ def test_a_card_with_no_team_and_a_lost_runbook_still_renders() -> None:
     acknowledge = run_row[0]["elements"][0]
     assert acknowledge["style"] == Style.PRIMARY.value
     assert "confirm" not in acknowledge
+
+
+def test_the_card_marks_the_likely_cause_and_warnings_in_what_is_wrong_now() -> None:
+    runbook = CATALOG.runbooks["high-error-rate"]
+    records = {
+        "cloudinary_status": StepRecord(
+            "INC-7", "cloudinary_status", StepState.ERROR, finding="Cloudinary: cannot reach it"
+        ),
+        "redis_ping": StepRecord(
+            "INC-7", "redis_ping", StepState.ERROR, finding="Redis: unreachable <refused>"
+        ),
+        "error_rate": StepRecord(
+            "INC-7", "error_rate", StepState.FAILED, finding="5xx error rate: 7.50%"
+        ),
+    }
+    message = card.card(view_of(runbook, records, RunState.OPEN))
+
+    wrong = next(b for b in message if "What is wrong now" in b.get("text", {}).get("text", ""))
+    assert wrong["text"]["text"].splitlines() == [
+        "*What is wrong now*",
+        "• 5xx error rate: 7.50%",
+        "🔴 *Likely cause:* Redis: unreachable &lt;refused&gt;",
+        "⚠️ Warning: Cloudinary: cannot reach it",
+    ]
+    assert message_problems({"blocks": message, "text": "t"}) == []

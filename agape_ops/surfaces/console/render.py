@@ -18,6 +18,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from agape_ops.engine.headline import Rank
 from agape_ops.engine.ports import Probe
 from agape_ops.engine.records import Event, Run, StepState
 from agape_ops.engine.results import StepResult, cell_text
@@ -81,6 +82,28 @@ def run_header(run: Run) -> Text:
     if run.rehearsal:
         header.append("  REHEARSAL: writes are shown, not executed", style="bold magenta")
     return header
+
+
+#: How each rank of the headline is marked: the likely cause stands out, warnings recede.
+PROBLEM_MARKS: dict[Rank, tuple[str, str, str]] = {
+    Rank.FOUND: ("!", "", "bold yellow"),
+    Rank.CAUSE: ("→", "Likely cause: ", "bold red"),
+    Rank.FINDING: ("•", "", "yellow"),
+    Rank.WARNING: ("⚠", "Warning: ", "dim"),
+}
+
+
+def headline(view: RunView) -> RenderableType | None:
+    """Return "What is wrong now": the problems found, the likely cause, then warnings."""
+    if not view.headline.items:
+        return None
+    text = Text("What is wrong now", style="bold")
+    for problem in view.headline.items:
+        mark, lead, style = PROBLEM_MARKS[problem.rank]
+        text.append(f"\n  {mark} ", style=style)
+        text.append(lead, style=style)
+        text.append(clean(problem.text), style="" if problem.rank is Rank.FINDING else style)
+    return text
 
 
 def _kind(step: StepView) -> Text:
