@@ -232,6 +232,7 @@ async def build(settings: Settings | None = None, *, configure_logs: bool = True
         settings_context=settings_context(settings),
         run_prefix=settings.ops_run_prefix,
         redactor=redactor,
+        allow_shell=settings.ops_allow_shell,
     )
     return Container(
         settings=settings,

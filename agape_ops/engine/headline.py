@@ -92,6 +92,12 @@ def incident_down(step: Step, state: StepState) -> bool:
     )
 
 
+def shown_state(step: Step, state: StepState) -> StepState:
+    """Return the state a step shows: a check whose system being down is the incident itself
+    (``unreachable: problem``) found the problem; it did not fail to run."""
+    return StepState.FAILED if incident_down(step, state) else state
+
+
 _RANK_OF = {
     IfUnreachable.PROBLEM: Rank.FOUND,
     IfUnreachable.CAUSE: Rank.CAUSE,

@@ -28,6 +28,7 @@ class StepState(StrEnum):
     ERROR = "error"  # the call itself failed
     DONE = "done"  # an action or manual item carried out
     SKIPPED = "skipped"
+    HANDED_OVER = "handed_over"  # a command shown to run by hand: the bot does not run it
 
     @property
     def words(self) -> str:
@@ -43,6 +44,7 @@ _STATE_WORDS = {
     StepState.ERROR: "error",
     StepState.DONE: "done",
     StepState.SKIPPED: "skipped",
+    StepState.HANDED_OVER: "handed over",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from agape_ops.engine.records import Event, Run, StepRecord, StepState
 from agape_ops.engine.results import StepResult
 from agape_ops.errors import AdapterError, AdapterNotConfigured, AgapeError
 from agape_ops.redaction import Redactor
-from agape_ops.runbooks.model import PaystackCall, Runbook, Step
+from agape_ops.runbooks.model import PaystackCall, Runbook, ShellCall, Step
 
 BOT = "agape-ops"
 
@@ -275,6 +276,18 @@ class StepRunner:
         if preview is not None:
             preview = self.redactor.result(preview)
         return Plan(step, self.redactor.text(described), confirm, preview=preview)
+
+
+def command_line(call: ShellCall) -> str:
+    """Return the shell line that runs ``call`` as the bot would: its cwd, env and argv."""
+    env = [f"{name}={shlex.quote(value)}" for name, value in call.env.items()]
+    line = " ".join([*env, shlex.join(call.command)])
+    return f"cd {shlex.quote(call.cwd)} && {line}" if call.cwd else line
+
+
+def written_command(step: Step) -> str | None:
+    """Return a shell step's command line as the runbook writes it (templates unrendered)."""
+    return command_line(step.shell) if step.shell is not None else None
 
 
 def not_configured(kind: str) -> str:

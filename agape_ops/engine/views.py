@@ -23,10 +23,10 @@ from agape_ops.engine.commands import (
     SetState,
 )
 from agape_ops.engine.context import validate_value
-from agape_ops.engine.headline import Headline, Problem, incident_down, problems
+from agape_ops.engine.headline import Headline, Problem, incident_down, problems, shown_state
 from agape_ops.engine.records import ACTIVE_STATES, Approval, Run, RunState, StepRecord, StepState
 from agape_ops.engine.results import StepResult
-from agape_ops.engine.steps import confirm_text
+from agape_ops.engine.steps import confirm_text, written_command
 from agape_ops.errors import InputError, UnknownStep
 from agape_ops.runbooks.model import SECTION_TITLES, Contact, Dashboard, Risk, Runbook, Step, Team
 
@@ -176,10 +176,12 @@ class StepView:
     lock: str | None = None
     two_person: bool = False
     attempts: int = 0  # how many times it has run: a press says which state it saw
+    by_hand: str | None = None  # shell off: the command to copy; a press only hands it over
 
     @property
     def changes(self) -> bool:
-        return self.risk is not Risk.READ
+        """Say whether pressing it changes anything (a command handed over changes nothing)."""
+        return self.risk is not Risk.READ and self.by_hand is None
 
     @property
     def is_checklist(self) -> bool:
@@ -253,7 +255,7 @@ def state_words(step: Step, record: StepRecord | None) -> str:
     """Say a step's state as a person reads it ("problem", "2/3 done", "to do")."""
     if record is None:
         return StepState.PENDING.words
-    if incident_down(step, record.state):
+    if incident_down(step, record.state):  # its system down is the problem it found
         return StepState.FAILED.words
     if step.manual is not None and record.state is StepState.PENDING and record.items_done:
         return f"{len(record.items_done)}/{len(step.manual.items)} done"
@@ -272,8 +274,12 @@ def repeat_note(step: Step, record: StepRecord | None) -> str:
     )
 
 
-def step_buttons(run_id: str, step: Step, record: StepRecord | None = None) -> tuple[Button, ...]:
+def step_buttons(
+    run_id: str, step: Step, record: StepRecord | None = None, *, by_hand: bool = False
+) -> tuple[Button, ...]:
     """Return the button a step offers: one place decides its label, style and confirmation."""
+    if by_hand:  # shell off: the press shows the command to copy and asks nothing
+        return (Button("Show command", Action(Verb.RUN, run_id, step.id), role=role_of(step)),)
     if step.manual is not None:
         return (Button("Mark done", Action(Verb.CHECKLIST, run_id, step.id), role=role_of(step)),)
     if step.risk is Risk.READ:
@@ -323,7 +329,9 @@ def _step_view(
     step: Step,
     *,
     record: StepRecord | None,
+    allow_shell: bool = True,
 ) -> StepView:
+    by_hand = None if allow_shell or run.rehearsal else written_command(step)
     items: tuple[ChecklistItem, ...] = ()
     if step.manual is not None:
         done = set(record.items_done) if record else set()
@@ -353,28 +361,25 @@ def _step_view(
         description=step.description,
         kind=kind_of(step),
         risk=step.risk,
-        state=_shown_state(step, record),
+        state=shown_state(step, record.state) if record else StepState.PENDING,
         state_words=state_words(step, record),
         finding=record.finding if record else None,
         error=record.error if record else None,
         result=result,
-        buttons=step_buttons(run.id, step, record),
+        buttons=step_buttons(run.id, step, record, by_hand=by_hand is not None),
         items=items,
         row_actions=actions,
         inputs=input_fields(runbook, step, run),
-        confirm=repeat_note(step, record) + confirm_text(step) if step.changes_things else None,
+        confirm=(
+            repeat_note(step, record) + confirm_text(step)
+            if step.changes_things and by_hand is None
+            else None
+        ),
         lock=step.lock,
         two_person=step.two_person,
         attempts=record.attempts if record else 0,
+        by_hand=by_hand,
     )
-
-
-def _shown_state(step: Step, record: StepRecord | None) -> StepState:
-    """Return the state a step shows: a check whose system being down is the incident itself
-    (``unreachable: problem``) found the problem; it did not fail to run."""
-    if record is None:
-        return StepState.PENDING
-    return StepState.FAILED if incident_down(step, record.state) else record.state
 
 
 def _problems(runbook: Runbook | None, steps: Iterable[StepView]) -> tuple[Problem, ...]:
@@ -424,6 +429,7 @@ def run_view(
     team: Team,
     *,
     now: datetime,
+    allow_shell: bool = True,
 ) -> RunView:
     """Build the view of a run from its records; pure, so every surface gets the same."""
     steps: list[StepView] = []
@@ -431,7 +437,13 @@ def run_view(
         for section, section_steps in runbook.sections():
             for step in section_steps:
                 view = _step_view(
-                    len(steps) + 1, section, run, runbook, step, record=records.get(step.id)
+                    len(steps) + 1,
+                    section,
+                    run,
+                    runbook,
+                    step,
+                    record=records.get(step.id),
+                    allow_shell=allow_shell,
                 )
                 steps.append(view)
     titles = {s.id: s.title for s in steps}

@@ -402,6 +402,44 @@ async def test_queue_backlog_counts_waiting_jobs_per_queue_and_runs_the_backend_
     ]
 
 
+async def test_with_shell_off_clear_dead_jobs_hands_over_its_command_and_asks_nothing(
+    bot: Container, fake: FakeBackend, programs: Programs, redis_db: str
+) -> None:
+    email_backlog(redis_db, fake)
+    walk = await open_run(bot, firing("EmailQueueBacklog", "worker-1"), "queue-backlog")
+    step = (await bot.engine.view(walk.run_id)).step("clear_failed_jobs")
+    # From the start: the command to copy, a button that says so, no question to answer.
+    assert step.by_hand == "node scripts/clear-failed-jobs.js"
+    assert [(b.label, b.changes, b.confirm) for b in step.buttons] == [
+        ("Show command", False, None)
+    ]
+    assert step.confirm is None
+
+    refused = await walk.click("clear_failed_jobs", RESPONDER, confirmed=False)
+    assert refused.message == f"“Clear failed jobs” requires an approver ({APPROVERS})"
+    handed = await walk.click("clear_failed_jobs", APPROVER, confirmed=False)
+
+    assert handed.ok, handed.message
+    assert handed.message == (
+        "Shell steps are off (OPS_ALLOW_SHELL): run it by hand: node scripts/clear-failed-jobs.js"
+    )
+    assert handed.result is not None
+    assert handed.result.text == "node scripts/clear-failed-jobs.js"
+    assert await walk.state("clear_failed_jobs") is StepState.HANDED_OVER
+    timeline = await bot.engine.timeline(walk.run_id)
+    [event] = [e for e in timeline if e.step_id == "clear_failed_jobs" and e.actor == APPROVER]
+    assert (event.kind, event.outcome, event.actor) == (
+        "step.handed_over",
+        "handed_over",
+        APPROVER,
+    )
+    assert event.detail["command"] == "node scripts/clear-failed-jobs.js"
+    assert programs.calls("node") == []  # nothing ran
+    shown = (await bot.engine.view(walk.run_id)).step("clear_failed_jobs")
+    assert (shown.state_words, shown.error) == ("handed over", None)
+    assert "handed over" in await bot.engine.export(walk.run_id)
+
+
 async def test_a_drained_queue_passes_with_its_figures(
     bot: Container, fake: FakeBackend, redis_db: str
 ) -> None:

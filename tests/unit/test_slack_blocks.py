@@ -78,6 +78,7 @@ def view_of(
     state: RunState,
     *,
     team: Team = TEAM,
+    allow_shell: bool = True,
 ) -> RunView:
     run = Run(
         "INC-7",
@@ -98,7 +99,15 @@ def view_of(
         for s in runbook.steps()
         if s.two_person
     ]
-    return run_view(run, runbook, records, approvals, team, now=T0 + timedelta(minutes=5))
+    return run_view(
+        run,
+        runbook,
+        records,
+        approvals,
+        team,
+        now=T0 + timedelta(minutes=5),
+        allow_shell=allow_shell,
+    )
 
 
 def cases() -> Iterator[Any]:
@@ -294,3 +303,50 @@ def test_the_card_marks_the_likely_cause_and_warnings_in_what_is_wrong_now() -> 
         "⚠️ Warning: Cloudinary: cannot reach it",
     ]
     assert message_problems({"blocks": message, "text": "t"}) == []
+
+
+def test_with_shell_off_a_shell_step_shows_its_command_and_its_reply_is_a_code_block() -> None:
+    runbook = CATALOG.runbooks["queue-backlog"]
+    fresh = view_of(runbook, {}, RunState.OPEN, allow_shell=False)
+    step = fresh.step("clear_failed_jobs")
+    message = card.card(fresh)
+
+    line = next(
+        ln
+        for b in message
+        for ln in b.get("text", {}).get("text", "").splitlines()
+        if "Clear dead jobs" in ln
+    )
+    assert line.endswith("Clear dead jobs — run by hand: `node scripts/clear-failed-jobs.js`")
+    pressed = next(
+        e
+        for b in message
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"].endswith("Show command: Clear dead jobs")
+    )
+    assert pressed["text"]["text"] == f"{step.number}. Show command: Clear dead jobs"
+    assert "confirm" not in pressed
+    assert "style" not in pressed
+
+    finding = (
+        "Shell steps are off (OPS_ALLOW_SHELL): run it by hand: node scripts/clear-failed-jobs.js"
+    )
+    record = StepRecord(
+        "INC-7",
+        step.id,
+        StepState.HANDED_OVER,
+        finding=finding,
+        result={"summary": "handed over to U0ALICE", "text": "node scripts/clear-failed-jobs.js"},
+        actor="U0ALICE",
+    )
+    handed = view_of(runbook, {step.id: record}, RunState.OPEN, allow_shell=False)
+    event = Event(
+        "INC-7", T0, "U0ALICE", "step.handed_over", finding, step_id=step.id, outcome="handed_over"
+    )
+    reply = replies.result_reply(handed, handed.step(step.id), event)
+
+    texts = [b["text"]["text"] for b in reply if b["type"] == "section"]
+    assert texts[0].startswith(f"📋 *{step.number}. Clear dead jobs* — handed over\n")
+    assert texts[1] == "```node scripts/clear-failed-jobs.js```"
+    assert message_problems({"blocks": reply, "text": "t"}) == []

@@ -40,6 +40,7 @@ STATE_STYLES: dict[StepState, str] = {
     StepState.ERROR: "bold red",
     StepState.DONE: "green",
     StepState.SKIPPED: "dim",
+    StepState.HANDED_OVER: "cyan",
 }
 EVENT_MARKS: dict[str, tuple[str, str]] = {
     "passed": ("✓", "green"),
@@ -48,6 +49,7 @@ EVENT_MARKS: dict[str, tuple[str, str]] = {
     "error": ("✗", "red"),
     "refused": ("✗", "red"),
     "skipped": ("↷", "dim"),
+    "handed_over": ("⇢", "cyan"),
 }
 
 
@@ -126,6 +128,8 @@ def _state(step: StepView) -> Text:
 def _finding(step: StepView) -> Text:
     if step.finding:
         return plain(step.finding)
+    if step.by_hand:  # shell off: the command is there to copy from the start
+        return plain(f"run by hand: {step.by_hand}", style="cyan")
     return plain(step.description or "", style="dim")
 
 

@@ -97,6 +97,7 @@ STATE_MARKS = {
     StepState.ERROR: "⚠️",
     StepState.DONE: "✅",
     StepState.SKIPPED: "⏭️",
+    StepState.HANDED_OVER: "📋",
 }
 
 

@@ -75,6 +75,9 @@ def step_line(step: StepView) -> str:
         line += f" — {escape(step.state_words)}"
     elif step.finding and step.state is not StepState.PENDING:
         line += f" — {escape(cut(step.finding, 300))}"
+    elif step.by_hand:  # shell off: the command is there to copy from the start
+        command = escape(cut(step.by_hand, 300)).replace("`", "'")
+        line += f" — run by hand: `{command}`"
     elif step.state is not StepState.PENDING:
         line += f" — {escape(step.state_words)}"
     return line
@@ -84,6 +87,8 @@ def step_label(step: StepView) -> str:
     """What a step's button says on the card: its number and what it does."""
     if step.is_checklist:
         return f"{step.number}. Tick: {step.title}"
+    if step.by_hand:
+        return cut(f"{step.number}. Show command: {step.title}", 75)
     label = step.label
     if not step.changes and label == "Run":
         label = step.title
