@@ -48,6 +48,10 @@ _STATE_WORDS = {
 }
 
 
+#: The prefix of a rehearsal's id (``REH-3``): rehearsals are counted apart from incidents, so a
+#: game day never takes an incident number.
+REHEARSAL_PREFIX = "REH"
+
 #: States of a run still being worked on (neither resolved nor closed).
 ACTIVE_STATES: tuple[RunState, ...] = (RunState.OPEN, RunState.ACKNOWLEDGED, RunState.MITIGATED)
 
@@ -57,7 +61,7 @@ class Run:
     """One walkthrough of one runbook, from the alert (or command) that opened it to its close."""
 
     id: str
-    number: int
+    number: int  # the store's count; a rehearsal's is negative (counted apart, as REH-n)
     runbook_id: str
     title: str
     severity: str

@@ -34,6 +34,8 @@ from agape_ops.redaction import Redactor
 from agape_ops.runbooks.model import PaystackCall, Runbook, ShellCall, Step
 
 BOT = "agape-ops"
+#: How a rehearsed change's finding begins; what it would run follows.
+REHEARSED = "Rehearsal, not executed. Would run: "
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +160,7 @@ class StepRunner:
             outcome = await self._call(run, step, steps, inputs, click, shown)
             progress.answered = True
             if isinstance(outcome, Rehearsal):
-                finding = f"Rehearsal, not executed. Would run: {outcome.description}"
+                finding = f"{REHEARSED}{outcome.description}"
                 verdict = Verdict(StepState.SKIPPED, "step.rehearsed", finding)
             elif outcome is None:  # a manual checklist carried out as a whole
                 items = list(range(len(step.manual.items))) if step.manual else []

@@ -312,29 +312,29 @@ def test_dry_run_shows_the_write_changes_nothing_and_marks_the_run_a_rehearsal(
     seed_oversell(backend_db)
     console = open_console("--as", PERSON, "--dry-run")
     assert "REHEARSAL (--dry-run)" in console.banner
-    opened = console.type(NEGATIVE_STOCK, "INC-1> ")
+    opened = console.type(NEGATIVE_STOCK, "REH-1> ")
     assert "2 SKUs have stock below zero" in opened  # reads run for real
     assert "REHEARSAL: writes are shown, not executed" in opened
 
     plan = console.type("5", "Type yes to go ahead")
     assert "UPDATE product_variants" in plan
-    rehearsed = console.type("yes", "INC-1> ")
+    rehearsed = console.type("yes", "REH-1> ")
     assert "Rehearsal, not executed. Would run:" in rehearsed
     assert "SET stock = 0" in rehearsed
     assert stock(backend_db) == {"DRESS-RED-M": -2, "DRESS-BLU-S": -1, "DRESS-GRN-L": 4}
 
-    runs = console.type("/ops runs", "INC-1> ")
+    runs = console.type("/ops runs", "REH-1> ")
     assert "Inventory Oversell" in runs
     assert "rehearsal" in runs
-    in_console = console.type("/ops timeline", "INC-1> ")
+    in_console = console.type("/ops timeline", "REH-1> ")
     assert "> **Rehearsal**" in in_console
-    console.type("/ops resolve", "INC-1> ")
-    console.type("/ops close", "INC-1> ")
-    closed = console.type("3", "INC-1> ")
-    assert "INC-1 is closed; nothing more can be done on it" in closed
+    console.type("/ops resolve", "REH-1> ")
+    console.type("/ops close", "REH-1> ")
+    closed = console.type("3", "REH-1> ")
+    assert "REH-1 is closed; nothing more can be done on it" in closed
     assert console.finish() == 1  # a piped session with a failing command
 
-    markdown = agape(env, tmp_path, "timeline", "INC-1").stdout
+    markdown = agape(env, tmp_path, "timeline", "REH-1").stdout
     assert "> **Rehearsal** — changes were shown, not executed." in markdown
     assert "Rehearsal, not executed" in markdown
     listed = agape(env, tmp_path, "runs").stdout

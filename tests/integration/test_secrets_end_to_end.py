@@ -618,7 +618,7 @@ def test_no_secret_reaches_the_console_or_the_command_line_output(
     commands = agape(
         (env, ("timeline", "INC-1"), ""),
         (env, ("timeline", "INC-1", "--format", "json"), ""),
-        (env, ("timeline", "INC-2", "--format", "json"), ""),
+        (env, ("timeline", "REH-1", "--format", "json"), ""),
         (env, ("runs",), ""),
         (env, ("check",), ""),
         (misconfigured, ("check",), ""),
