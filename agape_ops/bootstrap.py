@@ -173,6 +173,7 @@ async def build_adapters(
             pool,
             statement_timeout_ms=settings.ops_statement_timeout_ms,
             requirements=Requirements.of(catalog.runbooks.values()),
+            connect_timeout_s=settings.ops_connect_timeout_s,
         ),
         RedisAdapter(redis_client),
         PaystackAdapter(

@@ -31,7 +31,7 @@ from agape_ops.engine.records import Event, Run, StepRecord, StepState
 from agape_ops.engine.results import StepResult
 from agape_ops.errors import AdapterError, AdapterNotConfigured, AgapeError
 from agape_ops.redaction import Redactor
-from agape_ops.runbooks.model import PaystackCall, Runbook, ShellCall, Step
+from agape_ops.runbooks.model import PaystackCall, PostgresCall, Runbook, ShellCall, Step
 
 BOT = "agape-ops"
 #: How a rehearsed change's finding begins; what it would run follows.
@@ -236,6 +236,8 @@ class StepRunner:
         extra: dict[str, Any] = {}
         if isinstance(call, PaystackCall) and call.action == "verify_many":
             extra["references"] = references_for(call, steps)
+        if isinstance(call, PostgresCall) and call.dsn_input:  # a secret input: the call only
+            extra["dsn"] = values.get(call.dsn_input, "")
         return AdapterRequest(
             run_id=run.id,
             step=step,

@@ -86,6 +86,9 @@ class PostgresCall(Strict):
     )
     limit: int = Field(default=50, gt=0, le=1000, description="Rows kept in the result.")
     timeout_ms: int | None = Field(default=None, gt=0, description="statement_timeout override.")
+    dsn_input: str | None = Field(
+        default=None, description="A secret input whose URL names the database to read instead."
+    )
 
 
 class RedisCall(Strict):

@@ -331,7 +331,7 @@ UNREACHABLE = "PostgreSQL: unreachable (connection refused) at 127.0.0.1:1"
 
 
 async def test_database_failover_with_the_database_unreachable_from_alert_to_resolved_in_slack(
-    dead_db_world: World, fake: FakeBackend
+    dead_db_world: World, fake: FakeBackend, backend_db: str
 ) -> None:
     world = dead_db_world
     fake.health_status = 503
@@ -367,15 +367,21 @@ async def test_database_failover_with_the_database_unreachable_from_alert_to_res
 
     await tick(world, thread, RESPONDER, "Update the connection string", [1])
     await world.card_saying(thread, "✅ 6. Update the connection string — done")
-    # This bot's DATABASE_URL still names the old primary: the check says so, plainly.
-    await world.press(await world.card(thread), RESPONDER, "Test the connection")
-    await world.reply_saying(thread, f"Test the connection to the new primary: {UNREACHABLE}")
+    # This bot's DATABASE_URL still names the old primary: the check asks for the new
+    # primary's URL (a secret: never shown back) and connects there.
+    user, rest = backend_db.split("://", 1)[1].split("@", 1)
+    new_primary = f"postgresql://{user.split(':')[0]}:n3w-s3cret@{rest}"
+    await submit_step(
+        world, thread, RESPONDER, "Test the connection", {"new_primary_url": new_primary}
+    )
+    await world.reply_saying(thread, "PostgreSQL: reachable, the primary (accepts writes)")
     fake.health_status, fake.health_checks = 200, {"db": "ok", "redis": "ok"}
     await world.press(await world.card(thread), RESPONDER, "Check application health")
     await world.reply_saying(thread, "Backend /healthz: ok (HTTP 200); db: ok, redis: ok")
 
     shown = json.dumps(world.slack.messages()) + json.dumps(world.slack.ephemerals())
     assert "hunter2" not in shown
+    assert "n3w-s3cret" not in shown + json.dumps(world.slack.views_opened)
     await resolve(world, thread)
 
 
