@@ -443,6 +443,14 @@ def test_queue_backlog_alert_reads_bullmq_queues_from_redis(
     opened = console.type(EMAIL_BACKLOG, "INC-1> ")
     assert "INC-1 opened: Queue Backlog" in opened
     assert "Email queue backlog: 150 pending jobs (threshold 100)" in opened
+    # Shell steps are off: the command is there to copy from the start, and a press asks
+    # nothing, runs nothing and hands it over.
+    assert "run by hand: node scripts/clear-failed-jobs.js" in opened
+    handed = console.type("/ops run clear_failed_jobs", "INC-1> ")
+    assert "Type yes" not in handed
+    assert "run it by hand: node scripts/clear-failed-jobs.js" in handed
+    status = console.type("/ops status", "INC-1> ")
+    assert "handed over" in status
     assert console.finish() == 0
 
 
@@ -455,6 +463,11 @@ def test_high_error_rate_alert_reports_the_5xx_rate_measured_in_prometheus(
     assert "5xx error rate over the last 5 minutes: 7.12% of requests (threshold 2%)" in opened
     assert "1 of 2 backend instances up; down: api-2" in opened
     assert "does not report error_rate" not in opened
+    # The headline: the problems found first; a status page the bot cannot reach (no network
+    # here) is a warning, never the likely cause.
+    wrong = opened.split("What is wrong now\n", 1)[1].split("\n┏", 1)[0].splitlines()
+    assert wrong[0].startswith("  ! 5xx error rate over the last 5 minutes: 7.12%"), wrong
+    assert not [line for line in wrong if "Likely cause" in line and "status page" in line]
     asked = services.prometheus.requests("GET", "/api/v1/query")
     assert promql("high-error-rate", "error_rate") in [s.query["query"][0] for s in asked]
     assert console.finish() == 0
