@@ -529,3 +529,27 @@ async def test_queue_backlog_from_alert_to_resolved_in_slack(
     ]
 
     await resolve(world, thread)
+
+
+async def test_with_shell_off_clear_dead_jobs_is_a_command_to_copy_in_slack(
+    world: World, fake: FakeBackend, programs: Programs, redis_db: str
+) -> None:
+    email_backlog(redis_db, fake)
+    thread = await alerted(
+        world,
+        ("EmailQueueBacklog", "worker-1"),
+        "Queue Backlog",
+        "Email queue backlog: 150 pending jobs (threshold 100); invoice queue backlog: 3",
+    )
+    card = await world.card_saying(
+        thread, "Clear dead jobs — run by hand: `node scripts/clear-failed-jobs.js`"
+    )
+    _, button = find_element(card, "button", text="Show command: Clear dead jobs")
+    assert "confirm" not in button  # nothing to confirm: the bot runs nothing
+
+    await world.press(await world.card(thread), APPROVER, "Show command: Clear dead jobs")
+
+    reply = await world.reply_saying(thread, "run it by hand: node scripts/clear-failed-jobs.js")
+    assert "```node scripts/clear-failed-jobs.js```" in json.dumps(reply["blocks"])
+    await world.card_saying(thread, "📋")
+    assert programs.calls("node") == []
