@@ -363,6 +363,11 @@ async def test_an_unreachable_database_is_said_plainly_and_the_run_goes_on(
             "Database reachability: PostgreSQL: unreachable (connection refused) at 127.0.0.1:1"
         )
         assert await walk.state("db_reachable") is StepState.ERROR
+        # The database down is the incident: a problem found, first, not a step error.
+        view = await bot.engine.view(walk.run_id)
+        assert view.step("db_reachable").state_words == "problem"
+        first = view.headline.items[0]
+        assert (first.step_id, first.likely_cause, first.warning) == ("db_reachable", False, False)
         assert "PostgreSQL: unreachable (connection refused)" in found["connection_usage"]
         assert found["backend_health"] == (
             "Backend /healthz: error (HTTP 503); db: connect ECONNREFUSED 10.0.0.5:5432, redis: ok"

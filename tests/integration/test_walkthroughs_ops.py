@@ -38,6 +38,7 @@ from walkthrough_seed import (
 from agape_ops.bootstrap import Container
 from agape_ops.demo.queues import bullmq_queue
 from agape_ops.engine.commands import StartRun
+from agape_ops.engine.headline import Rank
 from agape_ops.engine.records import StepState
 from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.model import Risk
@@ -308,6 +309,25 @@ async def test_high_error_rate_measures_the_rate_in_prometheus_checks_causes_and
     timed = await walk.click("response_times", RESPONDER)
     assert timed.message == "p95 response time over the last 5 minutes: 420 ms (threshold 1000 ms)"
     assert await walk.state("response_times") is StepState.PASSED
+
+
+async def test_high_error_rate_with_redis_down_names_it_the_likely_cause_in_the_headline(
+    backend_db: str, fake: FakeBackend, tmp_path: Path
+) -> None:
+    error_spike(fake)
+    dead_redis = "redis://127.0.0.1:1/0"
+    async with running_bot(settings(backend_db, dead_redis, tmp_path)) as bot:
+        walk = await open_run(bot, firing("HighErrorRate", "api-1"), "high-error-rate")
+        headline = (await bot.engine.view(walk.run_id)).headline
+
+    ranks = [(p.rank, p.step_id) for p in headline.items]
+    assert ranks[:2] == [(Rank.FOUND, "error_rate"), (Rank.FOUND, "error_rate_sustained")]
+    assert [p.step_id for p in headline.items if p.likely_cause] == ["redis_ping"]
+    assert headline.problems[ranks.index((Rank.CAUSE, "redis_ping"))].startswith(
+        "Redis reachability: Redis: unreachable (connection refused)"
+    )
+    pages = [p for p in headline.items if "status page" in p.text]
+    assert all(p.warning for p in pages), pages
 
 
 async def test_high_error_rate_says_plainly_when_prometheus_cannot_answer(
