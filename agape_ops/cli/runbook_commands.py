@@ -176,6 +176,7 @@ def _step_lines(step: Step, number: int, *, auto: bool) -> list[str]:
     tags += ["runs by itself"] if auto else []
     tags += ["two-person"] if step.two_person else []
     tags += [f"lock {step.lock}"] if step.lock else []
+    tags += [f"unreachable: {step.unreachable.value}"] if step.unreachable else []
     lines = [f"  {number}. {step.title} [{step.id}] ({', '.join(tags)})"]
     pad = "       "
     for label, value in (
@@ -199,6 +200,8 @@ def _call_lines(step: Step, pad: str) -> list[str]:
     if step.postgres is not None:
         call = step.postgres
         lines = [f"{pad}sql:", *_wrapped(call.sql, pad + "  ", keep_lines=True)]
+        if call.dsn_input:
+            lines.insert(0, f"{pad}connects to the URL given as {call.dsn_input}, not DATABASE_URL")
         if call.preview:
             lines += [f"{pad}preview:", *_wrapped(call.preview, pad + "  ", keep_lines=True)]
         if call.params:

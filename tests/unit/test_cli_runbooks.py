@@ -211,3 +211,13 @@ def test_show_of_an_invalid_runbook_prints_its_problems(home: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("runbook unknown-table does not load:\n")
     assert result.stderr.count("is not in the backend schema") == 3
+
+
+def test_show_says_what_an_unreachable_system_means_and_which_url_a_read_connects_to(
+    home: Path,
+) -> None:
+    shutil.copy(FIXTURES.parent.parent / "runbooks" / "database-failover.yaml", home / "runbooks")
+    out = invoke("show", "database-failover").stdout
+
+    assert "[db_reachable] (postgres, risk read, runs by itself, unreachable: problem)" in out
+    assert "connects to the URL given as new_primary_url, not DATABASE_URL\n" in out
