@@ -32,7 +32,7 @@ from agape_ops.errors import ConfigError, RunbookError
 from agape_ops.redaction import RedactingFilter, Redactor
 from agape_ops.runbooks.catalog import Catalog, load_catalog
 from agape_ops.runbooks.loader import load_team_file
-from agape_ops.runbooks.model import Team
+from agape_ops.runbooks.team import Team
 from agape_ops.settings import Settings, default_store_file
 from agape_ops.store import SqlStore, open_store
 
@@ -173,6 +173,7 @@ async def build_adapters(
             pool,
             statement_timeout_ms=settings.ops_statement_timeout_ms,
             requirements=Requirements.of(catalog.runbooks.values()),
+            connect_timeout_s=settings.ops_connect_timeout_s,
         ),
         RedisAdapter(redis_client),
         PaystackAdapter(
@@ -232,6 +233,7 @@ async def build(settings: Settings | None = None, *, configure_logs: bool = True
         settings_context=settings_context(settings),
         run_prefix=settings.ops_run_prefix,
         redactor=redactor,
+        allow_shell=settings.ops_allow_shell,
     )
     return Container(
         settings=settings,

@@ -10,8 +10,10 @@ there, and a huge result is counted on the server instead of being held in the b
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -59,29 +61,9 @@ class Sessions:
         """
         deadline_s = (2 if read_only else 3) * timeout_ms / 1000 + SLACK_S
         async with self.connection(step_id, deadline_s=deadline_s) as conn:
-            try:
-                await conn.set_read_only(read_only)
-                async with conn.transaction():
-                    await conn.execute(
-                        "SELECT set_config('statement_timeout', %(statement)s, true),"
-                        " set_config('lock_timeout', %(lock)s, true),"
-                        " set_config('idle_in_transaction_session_timeout', %(idle)s, true),"
-                        " set_config('standard_conforming_strings', 'on', true)",
-                        {
-                            "statement": str(timeout_ms),
-                            "lock": str(self._lock_timeout_ms),
-                            "idle": str(round(deadline_s * 1000)),
-                        },
-                    )
-                    yield conn
-            except psycopg.Error as exc:
-                raise query_error(
-                    exc,
-                    self._location,
-                    step_id=step_id,
-                    statement_timeout_ms=timeout_ms,
-                    lock_timeout_ms=self._lock_timeout_ms,
-                ) from exc
+            limits = Limits(timeout_ms, self._lock_timeout_ms, deadline_s, read_only=read_only)
+            async with limited(conn, self._location, step_id, limits):
+                yield conn
 
     @asynccontextmanager
     async def connection(
@@ -141,6 +123,90 @@ class Sessions:
             )
         error.step_id = step_id
         return error
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one transaction may take: its statement and lock timeouts, its whole deadline."""
+
+    statement_timeout_ms: int
+    lock_timeout_ms: int
+    deadline_s: float
+    read_only: bool
+
+
+@asynccontextmanager
+async def limited(
+    conn: psycopg.AsyncConnection[Any], location: Location, step_id: str | None, limits: Limits
+) -> AsyncIterator[None]:
+    """Hold one transaction on ``conn`` with ``limits`` set in it; roll back on error."""
+    try:
+        await conn.set_read_only(limits.read_only)
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT set_config('statement_timeout', %(statement)s, true),"
+                " set_config('lock_timeout', %(lock)s, true),"
+                " set_config('idle_in_transaction_session_timeout', %(idle)s, true),"
+                " set_config('standard_conforming_strings', 'on', true)",
+                {
+                    "statement": str(limits.statement_timeout_ms),
+                    "lock": str(limits.lock_timeout_ms),
+                    "idle": str(round(limits.deadline_s * 1000)),
+                },
+            )
+            yield
+    except psycopg.Error as exc:
+        raise query_error(
+            exc,
+            location,
+            step_id=step_id,
+            statement_timeout_ms=limits.statement_timeout_ms,
+            lock_timeout_ms=limits.lock_timeout_ms,
+        ) from exc
+
+
+@asynccontextmanager
+async def given_database(
+    dsn: str, step_id: str, *, timeout_ms: int, lock_timeout_ms: int, connect_timeout_s: float
+) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """Yield a connection of its own to a database a person named (the new primary of a
+    failover, not the pool's), inside one read-only transaction with the usual limits; it is
+    closed afterwards and never pooled. Failures say where and why, never the password."""
+    location = Location(dsn)
+    try:
+        async with asyncio.timeout(connect_timeout_s + SLACK_S):
+            conn = await psycopg.AsyncConnection.connect(
+                dsn,
+                connect_timeout=max(2, math.ceil(connect_timeout_s)),
+                application_name="agape-ops",
+                autocommit=True,
+                prepare_threshold=None,
+            )
+    except psycopg.OperationalError as exc:
+        error = connection_error(exc, location)
+        error.message = error.message.replace("check DATABASE_URL", "check the URL given")
+        error.step_id = step_id
+        raise error from exc
+    except TimeoutError as exc:
+        raise AdapterUnavailable(
+            f"PostgreSQL: unreachable (connection timed out) at {location.where}",
+            adapter=NAME,
+            step_id=step_id,
+        ) from exc
+    limits = Limits(timeout_ms, lock_timeout_ms, 2 * timeout_ms / 1000 + SLACK_S, read_only=True)
+    try:
+        async with asyncio.timeout(limits.deadline_s):
+            async with limited(conn, location, step_id, limits):
+                yield conn
+    except TimeoutError as exc:
+        raise AdapterTimeout(
+            f"PostgreSQL: no answer from {location.where} within {limits.deadline_s:.0f} s; "
+            "the server or the network is stuck",
+            adapter=NAME,
+            step_id=step_id,
+        ) from exc
+    finally:
+        await conn.close()
 
 
 async def fetch(

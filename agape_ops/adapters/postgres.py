@@ -17,13 +17,14 @@ import math
 import time
 from contextlib import AbstractAsyncContextManager
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from agape_ops.adapters.pgerrors import NAME, Location
 from agape_ops.adapters.pgrequirements import Requirements, first_missing
-from agape_ops.adapters.pgsession import Sessions, fetch, reset_session
+from agape_ops.adapters.pgsession import Sessions, fetch, given_database, reset_session
 from agape_ops.adapters.pgstatement import Statement, Use, analyse
 from agape_ops.engine.ports import AdapterRequest, Probe
 from agape_ops.engine.results import StepResult, table
@@ -78,7 +79,9 @@ class PostgresAdapter:
         statement_timeout_ms: int = 5000,
         lock_timeout_ms: int = 2000,
         requirements: Requirements | None = None,
+        connect_timeout_s: float = 3.0,
     ) -> None:
+        self._connect_timeout_s = connect_timeout_s
         self._requirements = requirements or Requirements(())
         self._user = ""
         self._statement_timeout_ms = statement_timeout_ms
@@ -107,6 +110,15 @@ class PostgresAdapter:
                 adapter=NAME,
                 step_id=request.step.id,
             )
+        if call.dsn_input is not None:
+            if not read:
+                raise UnsafeOperation(
+                    f"step {request.step.id} would write to the database a person named "
+                    f"({call.dsn_input}); only reads may; nothing was run",
+                    adapter=NAME,
+                    step_id=request.step.id,
+                )
+            return await self._read_given(request, call, params)
         async with self._transaction(request, call, read_only=read) as conn:
             if read:
                 return await self._read(conn, call, params)
@@ -149,6 +161,8 @@ class PostgresAdapter:
             f"{self._lock_timeout_ms} ms):",
             call.sql.strip(),
         ]
+        if call.dsn_input:  # not DATABASE_URL: the database a person named
+            lines.insert(0, f"Connects to the URL given as {call.dsn_input} (not DATABASE_URL).")
         if params:
             bound = ", ".join(f"{name} = {value!r}" for name, value in params.items())
             lines.append(f"with bound parameters: {bound}")
@@ -204,6 +218,23 @@ class PostgresAdapter:
         return table(
             summary, columns, rows, total=count, values={"column_types": types}, limit=call.limit
         )
+
+    async def _read_given(
+        self, request: AdapterRequest, call: PostgresCall, params: dict[str, Any]
+    ) -> StepResult:
+        """Read from the database a secret input names, on a connection of its own."""
+        step_id = request.step.id
+        dsn = given_dsn(request, call)
+        async with given_database(
+            dsn,
+            step_id,
+            timeout_ms=self._timeout_ms(call),
+            lock_timeout_ms=self._lock_timeout_ms,
+            connect_timeout_s=self._connect_timeout_s,
+        ) as conn:
+            result = await self._read(conn, call, params)
+        result.summary += f" from {Location(dsn).where} (the URL given as {call.dsn_input})"
+        return result
 
     async def _write(
         self,
@@ -282,9 +313,9 @@ class PostgresAdapter:
     # --- plumbing ----------------------------------------------------------------------------
 
     def _prepare(self, request: AdapterRequest) -> tuple[PostgresCall, dict[str, Any], Statement]:
-        if self._sessions is None:
-            raise AdapterNotConfigured(NOT_CONFIGURED, adapter=NAME, step_id=request.step.id)
         call = _call(request)
+        if self._sessions is None and call.dsn_input is None:
+            raise AdapterNotConfigured(NOT_CONFIGURED, adapter=NAME, step_id=request.step.id)
         params = _params(request, call)
         use: Use = "read" if request.step.risk is Risk.READ else "write"
         return call, params, analyse(call.sql, params, use=use, step_id=request.step.id)
@@ -309,6 +340,23 @@ def _call(request: AdapterRequest) -> PostgresCall:
     if not isinstance(call, PostgresCall):
         raise TypeError(f"the postgres adapter was given a {type(call).__name__}")
     return call
+
+
+def given_dsn(request: AdapterRequest, call: PostgresCall) -> str:
+    """Return the URL a person gave for a ``dsn_input`` read; refuse anything but a plain
+    ``postgresql://`` URL (no options that reach files or the session's settings)."""
+    dsn = str(request.extra.get("dsn") or "")
+    parts = urlsplit(dsn)
+    extra = set(parse_qs(parts.query)) - {"sslmode", "connect_timeout"}
+    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname or extra:
+        why = f"options {', '.join(sorted(extra))} are not allowed" if extra else "not one"
+        raise UnsafeOperation(
+            f"PostgreSQL: {call.dsn_input} must be a postgresql://user:password@host:port/db "
+            f"URL ({why}); nothing was run",
+            adapter=NAME,
+            step_id=request.step.id,
+        )
+    return dsn
 
 
 def _params(request: AdapterRequest, call: PostgresCall) -> dict[str, Any]:

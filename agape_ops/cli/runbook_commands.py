@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from agape_ops.cli.startup import settings_problem
 from agape_ops.runbooks.catalog import Catalog, load_catalog
 from agape_ops.runbooks.loader import runbook_files
-from agape_ops.runbooks.model import SECTION_TITLES, Runbook, Step, Team
+from agape_ops.runbooks.model import SECTION_TITLES, Runbook, Step
+from agape_ops.runbooks.team import Team
 from agape_ops.settings import Settings
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -176,6 +177,7 @@ def _step_lines(step: Step, number: int, *, auto: bool) -> list[str]:
     tags += ["runs by itself"] if auto else []
     tags += ["two-person"] if step.two_person else []
     tags += [f"lock {step.lock}"] if step.lock else []
+    tags += [f"unreachable: {step.unreachable.value}"] if step.unreachable else []
     lines = [f"  {number}. {step.title} [{step.id}] ({', '.join(tags)})"]
     pad = "       "
     for label, value in (
@@ -206,6 +208,8 @@ def _call_lines(step: Step, pad: str) -> list[str]:
     if step.postgres is not None:
         call = step.postgres
         lines = [f"{pad}sql:", *_wrapped(call.sql, pad + "  ", keep_lines=True)]
+        if call.dsn_input:
+            lines.insert(0, f"{pad}connects to the URL given as {call.dsn_input}, not DATABASE_URL")
         if call.preview:
             lines += [f"{pad}preview:", *_wrapped(call.preview, pad + "  ", keep_lines=True)]
         if call.params:

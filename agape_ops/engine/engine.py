@@ -41,7 +41,8 @@ from agape_ops.errors import (
     UnknownStep,
 )
 from agape_ops.redaction import Redactor
-from agape_ops.runbooks.model import Runbook, Step, Team
+from agape_ops.runbooks.model import Runbook, Step
+from agape_ops.runbooks.team import Team
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Engine:
         redactor: Redactor | None = None,
         step_lease_s: float = STEP_LEASE_S,
         duplicate_wait_s: float = DUPLICATE_WAIT_S,
+        allow_shell: bool = True,
     ) -> None:
         if handlers is None:
             handlers = default_handlers()
@@ -94,6 +96,8 @@ class Engine:
         self.redactor = redactor or Redactor([])
         self.step_lease = timedelta(seconds=step_lease_s)
         self.duplicate_wait_s = duplicate_wait_s
+        #: False: shell steps are handed over as commands to run by hand, never run or asked.
+        self.allow_shell = allow_shell
         self.stepper = StepRunner(
             adapters=adapters,
             settings_context=dict(settings_context or {}),
@@ -214,6 +218,11 @@ class Engine:
             raise UnknownStep(f"{runbook.id} has no step {step_id!r} (steps: {known})")
         return step
 
+    def hands_over(self, run: Run, step: Step) -> bool:
+        """Say whether a step is shown as a command to run by hand instead of run: shell is off
+        (a rehearsal shows what it would run instead, never asks for it by hand)."""
+        return step.shell is not None and not self.allow_shell and not run.rehearsal
+
     # -- queries for surfaces ----------------------------------------------------------------
 
     async def view(self, run_id: str) -> views.RunView:
@@ -228,6 +237,7 @@ class Engine:
             approvals,
             self.team,
             now=self.clock(),
+            allow_shell=self.allow_shell,
         )
 
     async def runs(self, *, active: bool = False, limit: int = 50) -> list[Run]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from agape_ops.engine.records import Event, Run, StepRecord, StepState
 from agape_ops.engine.results import duration_words as words_for
+from agape_ops.engine.steps import REHEARSED
 from agape_ops.runbooks.model import SECTION_TITLES, Runbook
 
 
@@ -96,9 +97,12 @@ def _steps_section(runbook: Runbook, steps: dict[str, StepRecord]) -> list[str]:
                 continue
             ran = True
             who = f" by {record.actor}" if record.actor else ""
+            finding = record.finding or ""
+            if finding.startswith(REHEARSED):  # what it would run is in the timeline and JSON
+                finding = "rehearsed: shown, not executed"
             lines.append(
                 f"- **{step.title}** ({SECTION_TITLES[section]}): {record.state.words}{who}"
-                + (f" — {record.finding}" if record.finding else "")
+                + (f" — {finding}" if finding else "")
             )
     if not ran:
         lines.append("- none")

@@ -28,6 +28,7 @@ class StepState(StrEnum):
     ERROR = "error"  # the call itself failed
     DONE = "done"  # an action or manual item carried out
     SKIPPED = "skipped"
+    HANDED_OVER = "handed_over"  # a command shown to run by hand: the bot does not run it
 
     @property
     def words(self) -> str:
@@ -43,8 +44,13 @@ _STATE_WORDS = {
     StepState.ERROR: "error",
     StepState.DONE: "done",
     StepState.SKIPPED: "skipped",
+    StepState.HANDED_OVER: "handed over",
 }
 
+
+#: The prefix of a rehearsal's id (``REH-3``): rehearsals are counted apart from incidents, so a
+#: game day never takes an incident number.
+REHEARSAL_PREFIX = "REH"
 
 #: States of a run still being worked on (neither resolved nor closed).
 ACTIVE_STATES: tuple[RunState, ...] = (RunState.OPEN, RunState.ACKNOWLEDGED, RunState.MITIGATED)
@@ -55,7 +61,7 @@ class Run:
     """One walkthrough of one runbook, from the alert (or command) that opened it to its close."""
 
     id: str
-    number: int
+    number: int  # the store's count; a rehearsal's is negative (counted apart, as REH-n)
     runbook_id: str
     title: str
     severity: str

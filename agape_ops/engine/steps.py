@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,9 +31,11 @@ from agape_ops.engine.records import Event, Run, StepRecord, StepState
 from agape_ops.engine.results import StepResult
 from agape_ops.errors import AdapterError, AdapterNotConfigured, AgapeError
 from agape_ops.redaction import Redactor
-from agape_ops.runbooks.model import PaystackCall, Runbook, Step
+from agape_ops.runbooks.model import PaystackCall, PostgresCall, Runbook, ShellCall, Step
 
 BOT = "agape-ops"
+#: How a rehearsed change's finding begins; what it would run follows.
+REHEARSED = "Rehearsal, not executed. Would run: "
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +160,7 @@ class StepRunner:
             outcome = await self._call(run, step, steps, inputs, click, shown)
             progress.answered = True
             if isinstance(outcome, Rehearsal):
-                finding = f"Rehearsal, not executed. Would run: {outcome.description}"
+                finding = f"{REHEARSED}{outcome.description}"
                 verdict = Verdict(StepState.SKIPPED, "step.rehearsed", finding)
             elif outcome is None:  # a manual checklist carried out as a whole
                 items = list(range(len(step.manual.items))) if step.manual else []
@@ -233,6 +236,8 @@ class StepRunner:
         extra: dict[str, Any] = {}
         if isinstance(call, PaystackCall) and call.action == "verify_many":
             extra["references"] = references_for(call, steps)
+        if isinstance(call, PostgresCall) and call.dsn_input:  # a secret input: the call only
+            extra["dsn"] = values.get(call.dsn_input, "")
         return AdapterRequest(
             run_id=run.id,
             step=step,
@@ -275,6 +280,18 @@ class StepRunner:
         if preview is not None:
             preview = self.redactor.result(preview)
         return Plan(step, self.redactor.text(described), confirm, preview=preview)
+
+
+def command_line(call: ShellCall) -> str:
+    """Return the shell line that runs ``call`` as the bot would: its cwd, env and argv."""
+    env = [f"{name}={shlex.quote(value)}" for name, value in call.env.items()]
+    line = " ".join([*env, shlex.join(call.command)])
+    return f"cd {shlex.quote(call.cwd)} && {line}" if call.cwd else line
+
+
+def written_command(step: Step) -> str | None:
+    """Return a shell step's command line as the runbook writes it (templates unrendered)."""
+    return command_line(step.shell) if step.shell is not None else None
 
 
 def not_configured(kind: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from agape_ops.alerts.model import Alert
@@ -23,11 +23,14 @@ from agape_ops.engine.commands import (
     SetState,
 )
 from agape_ops.engine.context import validate_value
+from agape_ops.engine.headline import Headline, Problem, incident_down, problems, shown_state
 from agape_ops.engine.records import ACTIVE_STATES, Approval, Run, RunState, StepRecord, StepState
-from agape_ops.engine.results import StepResult, duration_words
-from agape_ops.engine.steps import confirm_text
+from agape_ops.engine.resolving import resolve_question, unsettled_now
+from agape_ops.engine.results import StepResult
+from agape_ops.engine.steps import confirm_text, written_command
 from agape_ops.errors import InputError, UnknownStep
-from agape_ops.runbooks.model import SECTION_TITLES, Contact, Dashboard, Risk, Runbook, Step, Team
+from agape_ops.runbooks.model import SECTION_TITLES, Risk, Runbook, Step
+from agape_ops.runbooks.team import Contact, Dashboard, Team
 
 #: Letters that pick among several row actions on one row: the second action on row 2 is r2b.
 ROW_LETTERS = "abcdefghij"
@@ -175,10 +178,12 @@ class StepView:
     lock: str | None = None
     two_person: bool = False
     attempts: int = 0  # how many times it has run: a press says which state it saw
+    by_hand: str | None = None  # shell off: the command to copy; a press only hands it over
 
     @property
     def changes(self) -> bool:
-        return self.risk is not Risk.READ
+        """Say whether pressing it changes anything (a command handed over changes nothing)."""
+        return self.risk is not Risk.READ and self.by_hand is None
 
     @property
     def is_checklist(self) -> bool:
@@ -198,21 +203,6 @@ class ApprovalView:
     step_title: str
     approvers: tuple[str, ...]
     values: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Headline:
-    """The top of the run: its state, how bad, whose, how old, and what is wrong now."""
-
-    state: RunState
-    severity: str
-    owner: str | None
-    age: timedelta
-    problems: tuple[str, ...]
-
-    @property
-    def age_words(self) -> str:
-        return duration_words(self.age)
 
 
 @dataclass(frozen=True)
@@ -267,6 +257,8 @@ def state_words(step: Step, record: StepRecord | None) -> str:
     """Say a step's state as a person reads it ("problem", "2/3 done", "to do")."""
     if record is None:
         return StepState.PENDING.words
+    if incident_down(step, record.state):  # its system down is the problem it found
+        return StepState.FAILED.words
     if step.manual is not None and record.state is StepState.PENDING and record.items_done:
         return f"{len(record.items_done)}/{len(step.manual.items)} done"
     return record.state.words
@@ -284,8 +276,12 @@ def repeat_note(step: Step, record: StepRecord | None) -> str:
     )
 
 
-def step_buttons(run_id: str, step: Step, record: StepRecord | None = None) -> tuple[Button, ...]:
+def step_buttons(
+    run_id: str, step: Step, record: StepRecord | None = None, *, by_hand: bool = False
+) -> tuple[Button, ...]:
     """Return the button a step offers: one place decides its label, style and confirmation."""
+    if by_hand:  # shell off: the press shows the command to copy and asks nothing
+        return (Button("Show command", Action(Verb.RUN, run_id, step.id), role=role_of(step)),)
     if step.manual is not None:
         return (Button("Mark done", Action(Verb.CHECKLIST, run_id, step.id), role=role_of(step)),)
     if step.risk is Risk.READ:
@@ -335,7 +331,9 @@ def _step_view(
     step: Step,
     *,
     record: StepRecord | None,
+    allow_shell: bool = True,
 ) -> StepView:
+    by_hand = None if allow_shell or run.rehearsal else written_command(step)
     items: tuple[ChecklistItem, ...] = ()
     if step.manual is not None:
         done = set(record.items_done) if record else set()
@@ -365,31 +363,36 @@ def _step_view(
         description=step.description,
         kind=kind_of(step),
         risk=step.risk,
-        state=record.state if record else StepState.PENDING,
+        state=shown_state(step, record.state) if record else StepState.PENDING,
         state_words=state_words(step, record),
         finding=record.finding if record else None,
         error=record.error if record else None,
         result=result,
-        buttons=step_buttons(run.id, step, record),
+        buttons=step_buttons(run.id, step, record, by_hand=by_hand is not None),
         items=items,
         row_actions=actions,
         inputs=input_fields(runbook, step, run),
-        confirm=repeat_note(step, record) + confirm_text(step) if step.changes_things else None,
+        confirm=(
+            repeat_note(step, record) + confirm_text(step)
+            if step.changes_things and by_hand is None
+            else None
+        ),
         lock=step.lock,
         two_person=step.two_person,
         attempts=record.attempts if record else 0,
+        by_hand=by_hand,
     )
 
 
-def _problems(steps: Iterable[StepView]) -> tuple[str, ...]:
-    """Return what is wrong now: problems found first, then checks that could not run."""
-    found = [s.finding or s.title for s in steps if s.state is StepState.FAILED]
-    broken = [
-        s.finding or f"{s.title}: error"
+def _problems(runbook: Runbook | None, steps: Iterable[StepView]) -> tuple[Problem, ...]:
+    """Return what is wrong now, ranked (``engine/headline.py``): found, cause, finding, warning."""
+    if runbook is None:
+        return ()
+    return problems(
+        (s.section, step, s.state, s.finding or f"{s.title}: {s.error or 'error'}")
         for s in steps
-        if s.state is StepState.ERROR and not s.changes
-    ]
-    return tuple(found + broken)
+        if (step := runbook.step(s.id)) is not None
+    )
 
 
 def run_buttons(run: Run, *, unsettled: Iterable[str] = ()) -> tuple[Button, ...]:
@@ -411,7 +414,7 @@ def run_buttons(run: Run, *, unsettled: Iterable[str] = ()) -> tuple[Button, ...
                 "Resolve",
                 Action(Verb.RESOLVE, run.id),
                 changes=True,
-                confirm=_resolve_question(run, list(unsettled)),
+                confirm=resolve_question(run, list(unsettled)),
                 role="a responder",
             )
         )
@@ -430,6 +433,7 @@ def run_view(
     team: Team,
     *,
     now: datetime,
+    allow_shell: bool = True,
 ) -> RunView:
     """Build the view of a run from its records; pure, so every surface gets the same."""
     steps: list[StepView] = []
@@ -437,7 +441,13 @@ def run_view(
         for section, section_steps in runbook.sections():
             for step in section_steps:
                 view = _step_view(
-                    len(steps) + 1, section, run, runbook, step, record=records.get(step.id)
+                    len(steps) + 1,
+                    section,
+                    run,
+                    runbook,
+                    step,
+                    record=records.get(step.id),
+                    allow_shell=allow_shell,
                 )
                 steps.append(view)
     titles = {s.id: s.title for s in steps}
@@ -458,42 +468,15 @@ def run_view(
         severity=run.severity,
         owner=runbook.owner if runbook else None,
         age=now - run.created_at,
-        problems=_problems(steps),
+        items=_problems(runbook, steps),
     )
     return RunView(
         run=run,
         headline=headline,
         steps=tuple(steps),
-        buttons=run_buttons(run, unsettled=_unsettled(steps, approval_views)),
+        buttons=run_buttons(run, unsettled=unsettled_now(steps, approval_views)),
         approvals=approval_views,
         contacts=tuple(team.contacts),
         dashboards=tuple(team.dashboards),
         runbook_loaded=runbook is not None,
     )
-
-
-def _resolve_question(run: Run, unsettled: list[str]) -> str:
-    if not unsettled:
-        return f"Mark {run.id} resolved?"
-    return f"Mark {run.id} resolved, though {'; '.join(unsettled)}?"
-
-
-def _unsettled(steps: Iterable[StepView], approvals: Iterable[ApprovalView]) -> list[str]:
-    """Name the detection checks whose latest result is the problem, and waiting approvals."""
-    named = [
-        f"“{s.title}” still shows the problem"
-        for s in steps
-        if s.section == "detection" and s.state is StepState.FAILED
-    ]
-    named += [f"“{a.step_title}” waits for a second approver" for a in approvals]
-    return named
-
-
-def rehearsal_refusal(run: Run, step: StepView, *, rehearsing: bool) -> str | None:
-    """Say why a rehearsing surface must not run a real run's write, or None when it may."""
-    if rehearsing and not run.rehearsal and step.changes:
-        return (
-            f"not executed: this console is a rehearsal (--dry-run) and {run.id} is a real "
-            "run; open a rehearsal run to walk its writes"
-        )
-    return None

@@ -7,7 +7,9 @@ An HTTP step's URL is a declared origin (a literal ``https://host`` or a setting
 ``{{ settings.admin_api_url }}``) followed by a path whose templates each fill one
 percent-encoded segment (``{{ inputs.id | segment }}``), so no input can point the request at
 another host or climb out of its endpoint with ``..``. The adapters ask the same questions of
-the rendered call, so a runbook that was never linted is held to the same rules.
+the rendered call, so a runbook that was never linted is held to the same rules. A postgres
+read against a database a person names (``dsn_input``) takes the URL from a secret input the
+step asks for, so its password is never stored or shown.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import unquote
 
+from agape_ops.runbooks.model import Runbook, Step
 from agape_ops.runbooks.templating import is_template
 
 #: Shells: any of them with ``-c`` (alone or in a cluster such as ``-lc``) runs its argument.
@@ -153,3 +156,18 @@ def path_escape(path: str) -> str | None:
             return "an encoded '/'"
         text = decoded
     return "percent-encoding nested too deep"
+
+
+def dsn_input_hazard(runbook: Runbook, step: Step) -> str | None:
+    """Say what is wrong with a postgres step's ``dsn_input``, or None when it is sound."""
+    name = step.postgres.dsn_input if step.postgres is not None else None
+    if name is None:
+        return None
+    spec = runbook.inputs.get(name)
+    if step.changes_things:
+        return "`dsn_input` is for reads only: a write goes to the configured DATABASE_URL"
+    if spec is None or not spec.secret:
+        return f"`dsn_input: {name}` needs `{name}` declared under `inputs:` with `secret: true`"
+    if name not in step.inputs:
+        return f"`dsn_input: {name}` needs `{name}` in the step's `inputs:`, so it is asked"
+    return None

@@ -21,6 +21,7 @@ from agape_ops.runbooks import sql
 from agape_ops.runbooks.fields import COMMON, FIELDS, action_of, prometheus_labels
 from agape_ops.runbooks.hazards import (
     ADMIN_PREFIX,
+    dsn_input_hazard,
     shell_hazard,
     template_hazard,
     url_origin,
@@ -251,6 +252,10 @@ class _Linter:
                 "a shell step may change anything, whatever it runs: mark it `risk: write` (or "
                 "dangerous) with a `confirm:`, so only a responder runs it",
             )
+        if (hazard := dsn_input_hazard(self.runbook, step)) is not None:
+            self.add((*loc, "postgres", "dsn_input"), hazard)
+        if step.unreachable is not None and (writes or step.kind in ("manual", "alert")):
+            self.add((*loc, "unreachable"), "`unreachable` is for a read that calls a system")
         if step.shell is not None and step.auto:
             self.add((*loc, "auto"), "a shell step never runs by itself: remove `auto: true`")
 

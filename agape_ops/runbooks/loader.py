@@ -19,7 +19,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from agape_ops.errors import Problem, RunbookError, RunbookValidationError
-from agape_ops.runbooks.model import Runbook, Team
+from agape_ops.runbooks.model import Runbook
+from agape_ops.runbooks.team import Team
 from agape_ops.runbooks.yaml_words import explain
 
 Loc = tuple[str | int, ...]

@@ -86,6 +86,9 @@ class PostgresCall(Strict):
     )
     limit: int = Field(default=50, gt=0, le=1000, description="Rows kept in the result.")
     timeout_ms: int | None = Field(default=None, gt=0, description="statement_timeout override.")
+    dsn_input: str | None = Field(
+        default=None, description="A secret input whose URL names the database to read instead."
+    )
 
 
 class RedisCall(Strict):
@@ -307,6 +310,14 @@ class Requires(Strict):
     )
 
 
+class IfUnreachable(StrEnum):
+    """What a read step that cannot reach its system means for the run's headline."""
+
+    PROBLEM = "problem"  # the incident itself: Database Failover's database is down
+    CAUSE = "cause"  # a dependency the backend needs is down: the likely cause
+    WARNING = "warning"  # context only: a third-party status page the bot cannot reach
+
+
 class Step(Strict):
     """One step of a runbook: exactly one adapter call, an alert check, or a manual checklist."""
 
@@ -334,6 +345,11 @@ class Step(Strict):
     )
     verifies: list[str] = Field(
         default_factory=list, description="For writes: checks run again after it succeeds."
+    )
+    unreachable: IfUnreachable | None = Field(
+        default=None,
+        description="A read that cannot reach its system: problem (the incident itself), cause "
+        "(a dependency down) or warning. Default: cause for postgres, redis, admin_api.",
     )
 
     postgres: PostgresCall | None = None
@@ -409,20 +425,6 @@ class Trigger(Strict):
         return self
 
 
-class Contact(Strict):
-    role: str
-    name: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    slack: str | None = None
-
-
-class Dashboard(Strict):
-    name: str
-    url: str | None = None
-    note: str | None = None
-
-
 class Runbook(Strict):
     """One operational runbook as a declarative workflow."""
 
@@ -479,18 +481,3 @@ class Runbook(Strict):
             and s.manual is None
             and s.shell is None
         ]
-
-
-class Escalation(Strict):
-    after_minutes: int = Field(gt=0)
-    notify: list[str] = Field(min_length=1, description="Slack user or group ids.")
-
-
-class Team(Strict):
-    """The team file (``OPS_TEAM_FILE``): who may act, whom to escalate to, where to look."""
-
-    responders: list[str] = Field(default_factory=list)
-    approvers: list[str] = Field(default_factory=list)
-    escalation: list[Escalation] = Field(default_factory=list)
-    contacts: list[Contact] = Field(default_factory=list)
-    dashboards: list[Dashboard] = Field(default_factory=list)

@@ -136,7 +136,9 @@ class SqlStore:
         self, *, states: list[RunState] | None = None, limit: int = 50
     ) -> list[Run]:
         """Return runs newest first, optionally only those in ``states``."""
-        query = runs.select().order_by(runs.c.number.desc()).limit(limit)
+        # By time: a rehearsal's number is negative (counted apart from incidents).
+        newest = (runs.c.created_at.desc(), runs.c.number.desc())
+        query = runs.select().order_by(*newest).limit(limit)
         if states is not None:
             query = query.where(runs.c.state.in_([RunState(s).value for s in states]))
         async with self._read() as conn:

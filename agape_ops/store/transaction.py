@@ -41,6 +41,7 @@ from agape_ops.store.schema import (
 )
 
 _RUN_COUNTER = "runs"
+_REHEARSAL_COUNTER = "rehearsals"
 _FINISHED_STATES = ("resolved", "closed")
 
 
@@ -148,8 +149,12 @@ class SqlTransaction:
 
         Raise ``Conflict`` when another active run already has the run's fingerprint.
         """
-        number = await self._bump(_RUN_COUNTER)
-        created = dataclasses.replace(run, id=f"{run.id or prefix}-{number}", number=number)
+        if run.rehearsal:  # counted apart; negative, so never an incident's (unique) number
+            shown = await self._bump(_REHEARSAL_COUNTER)
+            number = -shown
+        else:
+            shown = number = await self._bump(_RUN_COUNTER)
+        created = dataclasses.replace(run, id=f"{run.id or prefix}-{shown}", number=number)
         try:
             await self._conn.execute(runs.insert().values(rows.run_values(created)))
         except sa.exc.IntegrityError as exc:

@@ -11,6 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from agape_ops.engine.records import REHEARSAL_PREFIX
 from agape_ops.values import MAX_TEXT_CHARS, text_problem
 
 #: Every subcommand: its syntax and what it does, in the order help lists them.
@@ -129,8 +130,9 @@ def number(word: str) -> int | None:
 def parse(text: str, *, run_prefix: str | None = None) -> OpsCommand | OpsUsage:
     """Parse the text after `/ops` (a leading `/ops` is ignored); empty text means help.
 
-    With ``run_prefix``, a run id is that prefix and a number (``INC-7``), and anything else is
-    text: `/ops note db-1 is down` is a note about db-1, not a command on a run "DB-1".
+    With ``run_prefix``, a run id is that prefix (or a rehearsal's, ``REH``) and a number
+    (``INC-7``), and anything else is text: `/ops note db-1 is down` is a note about db-1, not
+    a command on a run "DB-1".
     Text that is too long or holds a NUL, a control code or invalid Unicode is refused whole.
     """
     if (problem := text_problem(text, limit=MAX_TEXT_CHARS, what="the command")) is not None:
@@ -156,7 +158,7 @@ def parse(text: str, *, run_prefix: str | None = None) -> OpsCommand | OpsUsage:
 def _is_run_id(word: str, prefix: str | None) -> bool:
     if not _RUN_ID.fullmatch(word):
         return False
-    return prefix is None or word.rsplit("-", 1)[0].upper() == prefix.upper()
+    return prefix is None or word.rsplit("-", 1)[0].upper() in (prefix.upper(), REHEARSAL_PREFIX)
 
 
 def _unknown(name: str) -> str:

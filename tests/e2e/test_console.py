@@ -331,32 +331,32 @@ def test_dry_run_shows_the_write_changes_nothing_and_marks_the_run_a_rehearsal(
     seed_oversell(backend_db)
     console = open_console("--as", PERSON, "--dry-run")
     assert "REHEARSAL (--dry-run)" in console.banner
-    opened = console.type(NEGATIVE_STOCK, "INC-1> ")
+    opened = console.type(NEGATIVE_STOCK, "REH-1> ")
     assert "2 SKUs have stock below zero" in opened  # reads run for real
     assert "REHEARSAL: writes are shown, not executed" in opened
 
     plan = console.type("5", "Type yes to go ahead")
     assert "UPDATE product_variants" in plan
-    rehearsed = console.type("yes", "INC-1> ")
+    rehearsed = console.type("yes", "REH-1> ")
     assert "Rehearsal, not executed. Would run:" in rehearsed
     assert "SET stock = 0" in rehearsed
     assert stock(backend_db) == {"DRESS-RED-M": -2, "DRESS-BLU-S": -1, "DRESS-GRN-L": 4}
 
-    runs = console.type("/ops runs", "INC-1> ")
+    runs = console.type("/ops runs", "REH-1> ")
     assert "Inventory Oversell" in runs
     assert "rehearsal" in runs
-    in_console = console.type("/ops timeline", "INC-1> ")
+    in_console = console.type("/ops timeline", "REH-1> ")
     assert "> **Rehearsal**" in in_console
     # a rehearsal changed nothing: the stock check still shows the problem, so resolve asks
     asked = console.type("/ops resolve", "Type yes to resolve it anyway (anything else cancels): ")
-    assert "INC-1 may not be over" in asked
-    console.type("yes", "INC-1> ")
-    console.type("/ops close", "INC-1> ")
-    closed = console.type("3", "INC-1> ")
-    assert "INC-1 is closed; nothing more can be done on it" in closed
+    assert "REH-1 may not be over" in asked
+    console.type("yes", "REH-1> ")
+    console.type("/ops close", "REH-1> ")
+    closed = console.type("3", "REH-1> ")
+    assert "REH-1 is closed; nothing more can be done on it" in closed
     assert console.finish() == 1  # a piped session with a failing command
 
-    markdown = agape(env, tmp_path, "timeline", "INC-1").stdout
+    markdown = agape(env, tmp_path, "timeline", "REH-1").stdout
     assert "> **Rehearsal** — changes were shown, not executed." in markdown
     assert "Rehearsal, not executed" in markdown
     listed = agape(env, tmp_path, "runs").stdout
@@ -465,6 +465,14 @@ def test_queue_backlog_alert_reads_bullmq_queues_from_redis(
     opened = console.type(EMAIL_BACKLOG, "INC-1> ")
     assert "INC-1 opened: Queue Backlog" in opened
     assert "Email queue backlog: 150 pending jobs (threshold 100)" in opened
+    # Shell steps are off: the command is there to copy from the start, and a press asks
+    # nothing, runs nothing and hands it over.
+    assert "run by hand: node scripts/clear-failed-jobs.js" in opened
+    handed = console.type("/ops run clear_failed_jobs", "INC-1> ")
+    assert "Type yes" not in handed
+    assert "run it by hand: node scripts/clear-failed-jobs.js" in handed
+    status = console.type("/ops status", "INC-1> ")
+    assert "handed over" in status
     assert console.finish() == 0
 
 
@@ -477,6 +485,11 @@ def test_high_error_rate_alert_reports_the_5xx_rate_measured_in_prometheus(
     assert "5xx error rate over the last 5 minutes: 7.12% of requests (threshold 2%)" in opened
     assert "1 of 2 backend instances up; down: api-2" in opened
     assert "does not report error_rate" not in opened
+    # The headline: the problems found first; a status page the bot cannot reach (no network
+    # here) is a warning, never the likely cause.
+    wrong = opened.split("What is wrong now\n", 1)[1].split("\n┏", 1)[0].splitlines()
+    assert wrong[0].startswith("  ! 5xx error rate over the last 5 minutes: 7.12%"), wrong
+    assert not [line for line in wrong if "Likely cause" in line and "status page" in line]
     asked = services.prometheus.requests("GET", "/api/v1/query")
     assert promql("high-error-rate", "error_rate") in [s.query["query"][0] for s in asked]
     assert console.finish() == 0

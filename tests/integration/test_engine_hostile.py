@@ -17,7 +17,7 @@ from agape_ops.engine.commands import AddNote, OpenForAlert, ProvideInput, RunSt
 from agape_ops.engine.views import run_view
 from agape_ops.errors import InputError
 from agape_ops.runbooks.catalog import load_catalog
-from agape_ops.runbooks.model import Team
+from agape_ops.runbooks.team import Team
 from agape_ops.surfaces.ops_actions import commands_for
 from agape_ops.surfaces.ops_command import OpsCommand
 

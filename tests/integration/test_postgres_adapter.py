@@ -17,6 +17,7 @@ from agape_ops.adapters.postgres import PostgresAdapter, open_pool
 from agape_ops.engine.ports import AdapterRequest
 from agape_ops.errors import (
     AdapterAuthError,
+    AdapterError,
     AdapterNotConfigured,
     AdapterResponseError,
     AdapterTimeout,
@@ -435,3 +436,44 @@ async def test_probe_reports_a_reachable_database_with_its_latency(
     assert probe.name == "postgres"
     assert probe.latency_ms is not None
     assert probe.detail == f"answered in {probe.latency_ms} ms"
+
+
+def given(url: str, sql: str = "SELECT pg_is_in_recovery() AS in_recovery", **step: Any) -> Any:
+    """A read of the database a person named (a failover's new primary) through dsn_input."""
+    call = PostgresCall(sql=sql, dsn_input="new_primary_url")
+    built = Step(id="verify_database", title="Test", postgres=call, **step)
+    return AdapterRequest(
+        run_id="INC-1", step=built, call=call, idempotency_key="k", extra={"dsn": url}
+    )
+
+
+async def test_a_dsn_input_read_connects_to_the_url_given_not_the_configured_database(
+    backend_db: str,
+) -> None:
+    unconfigured = PostgresAdapter(None)  # DATABASE_URL unset (or naming the old primary)
+
+    result = await unconfigured.execute(given(backend_db))
+
+    assert result.rows == [{"in_recovery": False}]
+    assert result.summary == "1 row from 127.0.0.1:5432 (the URL given as new_primary_url)"
+
+
+async def test_a_dsn_input_read_is_read_only_and_says_why_a_url_fails_without_its_password(
+    backend_db: str,
+) -> None:
+    adapter = PostgresAdapter(None, connect_timeout_s=2)
+    with pytest.raises(AdapterError) as refused:
+        await adapter.execute(given("postgresql://agape:n3w-s3cret@127.0.0.1:1/agape"))
+    assert refused.value.message == "PostgreSQL: unreachable (connection refused) at 127.0.0.1:1"
+    with pytest.raises(AdapterError) as written:
+        await adapter.execute(given(backend_db, "CREATE TABLE stolen (id int)"))
+    assert "n3w-s3cret" not in str(refused.value)
+    assert written.value.step_id == "verify_database"
+    for url in (
+        "host=127.0.0.1 dbname=agape",
+        "http://127.0.0.1:5432/agape",
+        f"{backend_db}?options=-c%20default_transaction_read_only%3Doff",
+        f"{backend_db}?sslkey=/etc/shadow",
+    ):
+        with pytest.raises(UnsafeOperation, match="must be a postgresql://"):
+            await adapter.execute(given(url))

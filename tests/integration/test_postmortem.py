@@ -117,6 +117,34 @@ async def test_a_rehearsal_draft_says_it_was_a_rehearsal(harness: Harness) -> No
     assert "> **Rehearsal** — changes were shown, not executed." in markdown
 
 
+async def test_rehearsals_take_their_own_numbers_never_an_incidents(harness: Harness) -> None:
+    first = await harness.start_run(rehearsal=True)
+    harness.clock.advance(minutes=1)
+    second = await harness.start_run(rehearsal=True, with_alert=False)
+    harness.clock.advance(minutes=1)
+    real = await harness.start_run(with_alert=False)
+
+    assert (first.id, second.id, real.id) == ("REH-1", "REH-2", "INC-1")
+    assert [r.id for r in await harness.engine.runs()] == ["INC-1", "REH-2", "REH-1"]
+    assert (await harness.engine.get_run("reh-2")).rehearsal
+
+
+async def test_a_rehearsals_sql_stays_out_of_the_markdown_step_list(harness: Harness) -> None:
+    run = await harness.start_run(rehearsal=True)
+    rehearsed = await harness.step(
+        run.id, "restock_sku", inputs={"sku": "TEE-042"}, actor=RESPONDER, confirmed=True
+    )
+    assert rehearsed.message.startswith("Rehearsal, not executed. Would run: postgres restock_sku")
+
+    markdown = await harness.engine.export(run.id)
+    steps_run = markdown.split("## Steps run", 1)[1].split("\n## ", 1)[0]
+
+    assert "- **Set one SKU's stock to zero** (Immediate actions): skipped by" in steps_run
+    assert "rehearsed: shown, not executed" in steps_run
+    assert "postgres restock_sku" not in steps_run
+    assert "Would run: postgres restock_sku" in markdown  # the timeline keeps what it showed
+
+
 @pytest.mark.parametrize(
     ("delta", "words"),
     [

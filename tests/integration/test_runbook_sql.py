@@ -53,6 +53,7 @@ INPUTS = {
     "email": "jane@example.com",
     "webhook_id": WEBHOOK,
     "reference": "T685312322670591",
+    "new_primary_url": "postgresql://the-seeded-database",  # a dsn_input: the pool's own
 }
 
 IDS = {
@@ -197,15 +198,19 @@ async def seeded(backend_conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCon
     return backend_conn
 
 
-def make_request(runbook: Runbook, step: Step) -> AdapterRequest:
-    """Render the step's parameters as the engine does, from plausible inputs."""
+def make_request(runbook: Runbook, step: Step, dsn: str = "") -> AdapterRequest:
+    """Render the step's parameters as the engine does, from plausible inputs (a ``dsn_input``
+    read is given ``dsn``, the seeded database's)."""
     call = step.call
     assert isinstance(call, PostgresCall)
     for name in step.inputs:
         assert name in INPUTS, f"{runbook.id}:{step.id} needs input {name!r}: add it to INPUTS"
     context = {"inputs": INPUTS}
     params = {k: render(v, context) if isinstance(v, str) else v for k, v in call.params.items()}
-    return AdapterRequest(run_id="INC-1", step=step, call=call, idempotency_key="k", params=params)
+    extra = {"dsn": dsn} if call.dsn_input else {}
+    return AdapterRequest(
+        run_id="INC-1", step=step, call=call, idempotency_key="k", params=params, extra=extra
+    )
 
 
 def check_templates(runbook: Runbook, step: Step, result: StepResult) -> None:
@@ -243,10 +248,11 @@ async def test_runbook_reads_run_and_fire_on_the_backend_schema(
     seeded: psycopg.AsyncConnection[Any],
 ) -> None:
     adapter = PostgresAdapter(pool)
+    dsn = pool.conninfo if isinstance(pool.conninfo, str) else ""
     failures: list[str] = []
     for step in steps:
         try:
-            result = await adapter.execute(make_request(runbook, step))
+            result = await adapter.execute(make_request(runbook, step, dsn))
             assert result.columns, f"{runbook.id}:{step.id} returned no columns"
             check_templates(runbook, step, result)
         except AssertionError as exc:

@@ -373,9 +373,11 @@ async def walk_a_real_run(shown: Shown) -> str:
     await shown.plan(run_id, "revoke_sessions", user_id="u-7", token=TOKEN_PER_STEP)
     again = await shown.confirmed(run_id, "revoke_sessions", user_id="u-7", token=TOKEN_PER_STEP)
     assert not again.ok
-    # The shell step is disabled: its error says what to run by hand.
+    # Shell steps are off: the step hands over the command to run by hand, its token masked.
     await shown.plan(run_id, "revoke_by_hand", token=TOKEN_PER_STEP)
-    assert not (await shown.confirmed(run_id, "revoke_by_hand", token=TOKEN_PER_STEP)).ok
+    handed = await shown.step(run_id, "revoke_by_hand", token=TOKEN_PER_STEP)
+    assert handed.ok, handed.message
+    assert handed.message.endswith(f"run it by hand: agape-revoke --token '{MASK}'")
     for state in ("resolved", "closed"):
         assert (await shown.send(SetState(run_id, state, PERSON, shown.key()))).ok
     return run_id
@@ -616,7 +618,7 @@ def test_no_secret_reaches_the_console_or_the_command_line_output(
     commands = agape(
         (env, ("timeline", "INC-1"), ""),
         (env, ("timeline", "INC-1", "--format", "json"), ""),
-        (env, ("timeline", "INC-2", "--format", "json"), ""),
+        (env, ("timeline", "REH-1", "--format", "json"), ""),
         (env, ("runs",), ""),
         (env, ("check",), ""),
         (misconfigured, ("check",), ""),

@@ -377,7 +377,7 @@ UNREACHABLE = "PostgreSQL: unreachable (connection refused) at 127.0.0.1:1"
 
 
 async def test_database_failover_with_the_database_unreachable_from_alert_to_resolved_in_slack(
-    dead_db_world: World, fake: FakeBackend
+    dead_db_world: World, fake: FakeBackend, backend_db: str
 ) -> None:
     world = dead_db_world
     fake.health_status = 503
@@ -413,15 +413,21 @@ async def test_database_failover_with_the_database_unreachable_from_alert_to_res
 
     await tick(world, thread, RESPONDER, "Update the connection string", [1])
     await world.card_saying(thread, "✅ 6. Update the connection string — done")
-    # This bot's DATABASE_URL still names the old primary: the check says so, plainly.
-    await world.press(await world.card(thread), RESPONDER, "Test the connection")
-    await world.reply_saying(thread, f"Test the connection to the new primary: {UNREACHABLE}")
+    # This bot's DATABASE_URL still names the old primary: the check asks for the new
+    # primary's URL (a secret: never shown back) and connects there.
+    user, rest = backend_db.split("://", 1)[1].split("@", 1)
+    new_primary = f"postgresql://{user.split(':')[0]}:n3w-s3cret@{rest}"
+    await submit_step(
+        world, thread, RESPONDER, "Test the connection", {"new_primary_url": new_primary}
+    )
+    await world.reply_saying(thread, "PostgreSQL: reachable, the primary (accepts writes)")
     fake.health_status, fake.health_checks = 200, {"db": "ok", "redis": "ok"}
     await world.press(await world.card(thread), RESPONDER, "Check application health")
     await world.reply_saying(thread, "Backend /healthz: ok (HTTP 200); db: ok, redis: ok")
 
     shown = json.dumps(world.slack.messages()) + json.dumps(world.slack.ephemerals())
     assert "hunter2" not in shown
+    assert "n3w-s3cret" not in shown + json.dumps(world.slack.views_opened)
     await resolve(world, thread)
 
 
@@ -569,3 +575,27 @@ async def test_queue_backlog_from_alert_to_resolved_in_slack(
     ]
 
     await resolve(world, thread)
+
+
+async def test_with_shell_off_clear_dead_jobs_is_a_command_to_copy_in_slack(
+    world: World, fake: FakeBackend, programs: Programs, redis_db: str
+) -> None:
+    email_backlog(redis_db, fake)
+    thread = await alerted(
+        world,
+        ("EmailQueueBacklog", "worker-1"),
+        "Queue Backlog",
+        "Email queue backlog: 150 pending jobs (threshold 100); invoice queue backlog: 3",
+    )
+    card = await world.card_saying(
+        thread, "Clear dead jobs — run by hand: `node scripts/clear-failed-jobs.js`"
+    )
+    _, button = find_element(card, "button", text="Show command: Clear dead jobs")
+    assert "confirm" not in button  # nothing to confirm: the bot runs nothing
+
+    await world.press(await world.card(thread), APPROVER, "Show command: Clear dead jobs")
+
+    reply = await world.reply_saying(thread, "run it by hand: node scripts/clear-failed-jobs.js")
+    assert "```node scripts/clear-failed-jobs.js```" in json.dumps(reply["blocks"])
+    await world.card_saying(thread, "📋")
+    assert programs.calls("node") == []

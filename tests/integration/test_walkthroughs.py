@@ -331,7 +331,7 @@ REACHABLE = re.compile(
 
 
 async def test_database_failover_confirms_the_outage_promotes_once_and_verifies_the_primary(
-    bot: Container, fake: FakeBackend
+    bot: Container, fake: FakeBackend, backend_db: str
 ) -> None:
     fake.health_status = 503
     fake.health_checks = {"db": "connect ECONNREFUSED 10.0.0.5:5432", "redis": "ok"}
@@ -362,7 +362,10 @@ async def test_database_failover_confirms_the_outage_promotes_once_and_verifies_
         f"the failover lock is held by {walk.run_id}; finish or resolve {walk.run_id} first"
     )
 
-    verified = await walk.click("verify_database", RESPONDER)
+    asked = await walk.click("verify_database", RESPONDER)
+    assert asked.needs_inputs == ["new_primary_url"]  # the new primary, not DATABASE_URL
+    given = {"new_primary_url": backend_db}
+    verified = await walk.click("verify_database", RESPONDER, inputs=given)
     assert REACHABLE.fullmatch(verified.message), verified.message
     fake.health_status, fake.health_checks = 200, {"db": "ok", "redis": "ok"}
     health = await walk.click("verify_app_health", RESPONDER)
@@ -381,7 +384,7 @@ async def test_database_failover_confirms_the_outage_promotes_once_and_verifies_
 
 
 async def test_an_unreachable_database_is_said_plainly_and_the_run_goes_on(
-    fake: FakeBackend, redis_db: str, tmp_path: Path
+    fake: FakeBackend, redis_db: str, backend_db: str, tmp_path: Path
 ) -> None:
     fake.health_status = 503
     fake.health_checks = {"db": "connect ECONNREFUSED 10.0.0.5:5432", "redis": "ok"}
@@ -394,6 +397,11 @@ async def test_an_unreachable_database_is_said_plainly_and_the_run_goes_on(
             "Database reachability: PostgreSQL: unreachable (connection refused) at 127.0.0.1:1"
         )
         assert await walk.state("db_reachable") is StepState.ERROR
+        # The database down is the incident: a problem found, first, not a step error.
+        view = await bot.engine.view(walk.run_id)
+        assert view.step("db_reachable").state_words == "problem"
+        first = view.headline.items[0]
+        assert (first.step_id, first.likely_cause, first.warning) == ("db_reachable", False, False)
         assert "PostgreSQL: unreachable (connection refused)" in found["connection_usage"]
         assert found["backend_health"] == (
             "Backend /healthz: error (HTTP 503); db: connect ECONNREFUSED 10.0.0.5:5432, redis: ok"
@@ -404,11 +412,25 @@ async def test_an_unreachable_database_is_said_plainly_and_the_run_goes_on(
         promoted = await walk.click("promote_replica", APPROVER)
         assert promoted.message == "Promote the replica: done"
         await walk.tick_all("update_connection_string", RESPONDER)
-        again = await walk.click("verify_database", RESPONDER)
+        wrong = {"new_primary_url": "postgresql://agape:n3w-s3cret@127.0.0.1:1/agape"}
+        again = await walk.click("verify_database", RESPONDER, inputs=wrong)
         assert again.message == (
             "Test the connection to the new primary: PostgreSQL: unreachable (connection "
             "refused) at 127.0.0.1:1"
         )
+        # The new primary's URL, with its password, tests the new primary: the configured
+        # DATABASE_URL (the old primary) is still dead.
+        user, rest = backend_db.split("://", 1)[1].split("@", 1)
+        new_primary = f"postgresql://{user.split(':')[0]}:n3w-s3cret@{rest}"
+        verified = await walk.click(
+            "verify_database", RESPONDER, inputs={"new_primary_url": new_primary}
+        )
+        assert REACHABLE.fullmatch(verified.message), verified.message
+        assert await walk.state("verify_database") is StepState.PASSED
+        run = await bot.engine.get_run(walk.run_id)
+        kept = [*await walk.timeline(), *(await walk.findings()).values(), str(run.inputs)]
+        kept.append(await bot.engine.export(walk.run_id, "json"))
+        assert not [text for text in kept if "n3w-s3cret" in text or "hunter2" in text]
 
 
 # --- 4. Inventory Oversell --------------------------------------------------------------------

@@ -38,6 +38,7 @@ from walkthrough_seed import (
 from agape_ops.bootstrap import Container
 from agape_ops.demo.queues import bullmq_queue
 from agape_ops.engine.commands import StartRun
+from agape_ops.engine.headline import Rank
 from agape_ops.engine.records import StepState
 from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.model import Risk
@@ -316,6 +317,25 @@ async def test_high_error_rate_measures_the_rate_in_prometheus_checks_causes_and
     assert await walk.state("response_times") is StepState.PASSED
 
 
+async def test_high_error_rate_with_redis_down_names_it_the_likely_cause_in_the_headline(
+    backend_db: str, fake: FakeBackend, tmp_path: Path
+) -> None:
+    error_spike(fake)
+    dead_redis = "redis://127.0.0.1:1/0"
+    async with running_bot(settings(backend_db, dead_redis, tmp_path)) as bot:
+        walk = await open_run(bot, firing("HighErrorRate", "api-1"), "high-error-rate")
+        headline = (await bot.engine.view(walk.run_id)).headline
+
+    ranks = [(p.rank, p.step_id) for p in headline.items]
+    assert ranks[:2] == [(Rank.FOUND, "error_rate"), (Rank.FOUND, "error_rate_sustained")]
+    assert [p.step_id for p in headline.items if p.likely_cause] == ["redis_ping"]
+    assert headline.problems[ranks.index((Rank.CAUSE, "redis_ping"))].startswith(
+        "Redis reachability: Redis: unreachable (connection refused)"
+    )
+    pages = [p for p in headline.items if "status page" in p.text]
+    assert all(p.warning for p in pages), pages
+
+
 async def test_high_error_rate_says_plainly_when_prometheus_cannot_answer(
     bot: Container, fake: FakeBackend
 ) -> None:
@@ -406,6 +426,44 @@ async def test_queue_backlog_counts_waiting_jobs_per_queue_and_runs_the_backend_
         "scripts/process-queue.js email",
         "scripts/clear-failed-jobs.js",
     ]
+
+
+async def test_with_shell_off_clear_dead_jobs_hands_over_its_command_and_asks_nothing(
+    bot: Container, fake: FakeBackend, programs: Programs, redis_db: str
+) -> None:
+    email_backlog(redis_db, fake)
+    walk = await open_run(bot, firing("EmailQueueBacklog", "worker-1"), "queue-backlog")
+    step = (await bot.engine.view(walk.run_id)).step("clear_failed_jobs")
+    # From the start: the command to copy, a button that says so, no question to answer.
+    assert step.by_hand == "node scripts/clear-failed-jobs.js"
+    assert [(b.label, b.changes, b.confirm) for b in step.buttons] == [
+        ("Show command", False, None)
+    ]
+    assert step.confirm is None
+
+    refused = await walk.click("clear_failed_jobs", RESPONDER, confirmed=False)
+    assert refused.message == f"“Clear failed jobs” requires an approver ({APPROVERS})"
+    handed = await walk.click("clear_failed_jobs", APPROVER, confirmed=False)
+
+    assert handed.ok, handed.message
+    assert handed.message == (
+        "Shell steps are off (OPS_ALLOW_SHELL): run it by hand: node scripts/clear-failed-jobs.js"
+    )
+    assert handed.result is not None
+    assert handed.result.text == "node scripts/clear-failed-jobs.js"
+    assert await walk.state("clear_failed_jobs") is StepState.HANDED_OVER
+    timeline = await bot.engine.timeline(walk.run_id)
+    [event] = [e for e in timeline if e.step_id == "clear_failed_jobs" and e.actor == APPROVER]
+    assert (event.kind, event.outcome, event.actor) == (
+        "step.handed_over",
+        "handed_over",
+        APPROVER,
+    )
+    assert event.detail["command"] == "node scripts/clear-failed-jobs.js"
+    assert programs.calls("node") == []  # nothing ran
+    shown = (await bot.engine.view(walk.run_id)).step("clear_failed_jobs")
+    assert (shown.state_words, shown.error) == ("handed over", None)
+    assert "handed over" in await bot.engine.export(walk.run_id)
 
 
 async def test_a_drained_queue_passes_with_its_figures(

@@ -222,3 +222,13 @@ def test_show_names_a_writes_precondition_and_the_checks_it_runs_again(home: Pat
         "       requires: negative_stock finds the problem first (otherwise: Nothing to change)\n"
         "       verifies: runs negative_stock again after it succeeds\n"
     ) in result.stdout
+
+
+def test_show_says_what_an_unreachable_system_means_and_which_url_a_read_connects_to(
+    home: Path,
+) -> None:
+    shutil.copy(FIXTURES.parent.parent / "runbooks" / "database-failover.yaml", home / "runbooks")
+    out = invoke("show", "database-failover").stdout
+
+    assert "[db_reachable] (postgres, risk read, runs by itself, unreachable: problem)" in out
+    assert "connects to the URL given as new_primary_url, not DATABASE_URL\n" in out

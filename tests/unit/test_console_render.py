@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console, RenderableType
 
@@ -11,7 +12,9 @@ from agape_ops.engine.records import Event, Run, RunState, StepRecord, StepState
 from agape_ops.engine.results import StepResult, table
 from agape_ops.engine.steps import Plan
 from agape_ops.engine.views import RunView, run_view
-from agape_ops.runbooks.model import Runbook, Step, Team
+from agape_ops.runbooks.catalog import load_catalog
+from agape_ops.runbooks.model import Runbook, Step
+from agape_ops.runbooks.team import Team
 from agape_ops.surfaces.console import render
 
 T0 = datetime(2024, 8, 1, 10, 0, 0, tzinfo=UTC)
@@ -209,3 +212,27 @@ def test_runs_table_marks_rehearsals() -> None:
 def test_runbooks_table_names_alert_rules_and_counts_text_patterns() -> None:
     shown = text_of(render.runbooks_table([runbook()]))
     assert "NegativeStock, 1 text pattern" in shown
+
+
+def test_the_headline_names_the_likely_cause_and_marks_warnings_below_it() -> None:
+    shipped = load_catalog([Path(__file__).resolve().parents[2] / "runbooks"])
+    records = {
+        "resend_status": StepRecord(
+            "INC-1", "resend_status", StepState.ERROR, finding="Resend: cannot reach it"
+        ),
+        "redis_ping": StepRecord(
+            "INC-1", "redis_ping", StepState.ERROR, finding="Redis: unreachable"
+        ),
+        "error_rate": StepRecord("INC-1", "error_rate", StepState.FAILED, finding="5xx: 7.50%"),
+    }
+    view = view_of(records, shipped.runbooks["high-error-rate"])
+    headline = render.headline(view)
+    assert headline is not None
+
+    assert text_of(headline).splitlines() == [
+        "What is wrong now",
+        "  ! 5xx: 7.50%",
+        "  → Likely cause: Redis: unreachable",
+        "  ⚠ Warning: Resend: cannot reach it",
+    ]
+    assert render.headline(view_of({}, shipped.runbooks["high-error-rate"])) is None

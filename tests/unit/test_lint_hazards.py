@@ -153,3 +153,39 @@ def test_every_spelling_of_a_climb_is_an_escape(path: str) -> None:
 def test_plain_paths_and_programs_are_no_hazard() -> None:
     assert path_escape("/api/v1/admin/sessions/abc.def-1%20x") is None
     assert shell_hazard(["docker-compose", "restart", "api"]) is None
+
+
+DSN_INPUTS = (
+    "  url: {description: the new primary, secret: true}\n"
+    "  plain: {description: a URL anyone may read}\n"
+)
+
+
+def dsn_step(name: str, *, inputs: str, extra: str = "") -> str:
+    return (
+        f"actions:\n  - id: probe\n    title: Probe\n{extra}    inputs: {inputs}\n"
+        f"    postgres:\n      dsn_input: {name}\n      sql: SELECT 1 AS one\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (dsn_step("url", inputs="[url]"), None),
+        (dsn_step("plain", inputs="[plain]"), "needs `plain` declared under `inputs:` with"),
+        (dsn_step("nowhere", inputs="[]"), "needs `nowhere` declared under `inputs:` with"),
+        (dsn_step("url", inputs="[]"), "needs `url` in the step's `inputs:`, so it is asked"),
+        (
+            dsn_step("url", inputs="[url]", extra="    risk: write\n    confirm: Go?\n"),
+            "`dsn_input` is for reads only",
+        ),
+    ],
+)
+def test_a_read_of_a_named_database_takes_its_url_from_a_secret_input_it_asks(
+    tmp_path: Path, body: str, words: str | None
+) -> None:
+    path = tmp_path / "hazard.yaml"
+    path.write_text(HEADER + DSN_INPUTS + body, encoding="utf-8")
+    messages = [p.message for p in lint_paths([path])]
+    dsn = [m for m in messages if "dsn_input" in m]
+    assert dsn == ([] if words is None else [next(m for m in dsn if words in m)]), messages

@@ -15,7 +15,8 @@ from agape_ops.runbooks.loader import (
     runbook_files,
     validate,
 )
-from agape_ops.runbooks.model import Runbook, Team
+from agape_ops.runbooks.model import Runbook
+from agape_ops.runbooks.team import Team
 
 HEADER = "id: sample\ntitle: Sample\nseverity: sev3\nsummary: A sample.\nowner: platform\n"
 STEP = """detection:

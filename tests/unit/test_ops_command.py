@@ -155,3 +155,10 @@ def test_with_the_run_prefix_only_a_real_run_id_is_read_as_one() -> None:
 
     assert note == OpsCommand("note", text="db-1 is down")
     assert scoped == OpsCommand("note", run_id="INC-7", text="db-1 is down")
+
+
+def test_a_rehearsals_id_is_a_run_id_whatever_the_incident_prefix() -> None:
+    assert parse("/ops ack reh-3", run_prefix="INC") == OpsCommand("ack", run_id="REH-3")
+    assert parse("/ops note REH-3 db-1 is down", run_prefix="OPS") == OpsCommand(
+        "note", run_id="REH-3", text="db-1 is down"
+    )

@@ -13,12 +13,14 @@ import pytest
 
 from agape_ops.engine.commands import Acknowledge, MarkItemDone, RunStep, SetState
 from agape_ops.engine.records import Approval, Run, RunState, StepRecord, StepState
+from agape_ops.engine.resolving import rehearsal_refusal
 from agape_ops.engine.results import table
-from agape_ops.engine.views import RunView, Style, Verb, rehearsal_refusal, run_view
+from agape_ops.engine.views import RunView, Style, Verb, run_view
 from agape_ops.errors import InputError, UnknownStep
 from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.loader import load_team_file
-from agape_ops.runbooks.model import Risk, Runbook, Team
+from agape_ops.runbooks.model import Risk, Runbook
+from agape_ops.runbooks.team import Team
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog([ROOT / "runbooks"])

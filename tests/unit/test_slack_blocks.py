@@ -19,7 +19,8 @@ from agape_ops.engine.results import StepResult
 from agape_ops.engine.views import RunView, Style, run_view
 from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.loader import load_team_file
-from agape_ops.runbooks.model import Risk, Runbook, Team
+from agape_ops.runbooks.model import Risk, Runbook
+from agape_ops.runbooks.team import Team
 from agape_ops.surfaces.slack import blocks, card, ids, modals, replies
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,6 +79,7 @@ def view_of(
     state: RunState,
     *,
     team: Team = TEAM,
+    allow_shell: bool = True,
 ) -> RunView:
     run = Run(
         "INC-7",
@@ -98,7 +100,15 @@ def view_of(
         for s in runbook.steps()
         if s.two_person
     ]
-    return run_view(run, runbook, records, approvals, team, now=T0 + timedelta(minutes=5))
+    return run_view(
+        run,
+        runbook,
+        records,
+        approvals,
+        team,
+        now=T0 + timedelta(minutes=5),
+        allow_shell=allow_shell,
+    )
 
 
 def cases() -> Iterator[Any]:
@@ -269,3 +279,75 @@ def test_a_card_with_no_team_and_a_lost_runbook_still_renders() -> None:
     acknowledge = run_row[0]["elements"][0]
     assert acknowledge["style"] == Style.PRIMARY.value
     assert "confirm" not in acknowledge
+
+
+def test_the_card_marks_the_likely_cause_and_warnings_in_what_is_wrong_now() -> None:
+    runbook = CATALOG.runbooks["high-error-rate"]
+    records = {
+        "cloudinary_status": StepRecord(
+            "INC-7", "cloudinary_status", StepState.ERROR, finding="Cloudinary: cannot reach it"
+        ),
+        "redis_ping": StepRecord(
+            "INC-7", "redis_ping", StepState.ERROR, finding="Redis: unreachable <refused>"
+        ),
+        "error_rate": StepRecord(
+            "INC-7", "error_rate", StepState.FAILED, finding="5xx error rate: 7.50%"
+        ),
+    }
+    message = card.card(view_of(runbook, records, RunState.OPEN))
+
+    wrong = next(b for b in message if "What is wrong now" in b.get("text", {}).get("text", ""))
+    assert wrong["text"]["text"].splitlines() == [
+        "*What is wrong now*",
+        "• 5xx error rate: 7.50%",
+        "🔴 *Likely cause:* Redis: unreachable &lt;refused&gt;",
+        "⚠️ Warning: Cloudinary: cannot reach it",
+    ]
+    assert message_problems({"blocks": message, "text": "t"}) == []
+
+
+def test_with_shell_off_a_shell_step_shows_its_command_and_its_reply_is_a_code_block() -> None:
+    runbook = CATALOG.runbooks["queue-backlog"]
+    fresh = view_of(runbook, {}, RunState.OPEN, allow_shell=False)
+    step = fresh.step("clear_failed_jobs")
+    message = card.card(fresh)
+
+    line = next(
+        ln
+        for b in message
+        for ln in b.get("text", {}).get("text", "").splitlines()
+        if "Clear dead jobs" in ln
+    )
+    assert line.endswith("Clear dead jobs — run by hand: `node scripts/clear-failed-jobs.js`")
+    pressed = next(
+        e
+        for b in message
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"].endswith("Show command: Clear dead jobs")
+    )
+    assert pressed["text"]["text"] == f"{step.number}. Show command: Clear dead jobs"
+    assert "confirm" not in pressed
+    assert "style" not in pressed
+
+    finding = (
+        "Shell steps are off (OPS_ALLOW_SHELL): run it by hand: node scripts/clear-failed-jobs.js"
+    )
+    record = StepRecord(
+        "INC-7",
+        step.id,
+        StepState.HANDED_OVER,
+        finding=finding,
+        result={"summary": "handed over to U0ALICE", "text": "node scripts/clear-failed-jobs.js"},
+        actor="U0ALICE",
+    )
+    handed = view_of(runbook, {step.id: record}, RunState.OPEN, allow_shell=False)
+    event = Event(
+        "INC-7", T0, "U0ALICE", "step.handed_over", finding, step_id=step.id, outcome="handed_over"
+    )
+    reply = replies.result_reply(handed, handed.step(step.id), event)
+
+    texts = [b["text"]["text"] for b in reply if b["type"] == "section"]
+    assert texts[0].startswith(f"📋 *{step.number}. Clear dead jobs* — handed over\n")
+    assert texts[1] == "```node scripts/clear-failed-jobs.js```"
+    assert message_problems({"blocks": reply, "text": "t"}) == []

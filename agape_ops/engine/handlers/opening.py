@@ -15,7 +15,7 @@ from agape_ops.alerts.model import Alert, AlertStatus
 from agape_ops.engine.commands import Intake, OpenForAlert, Outcome, StartRun, Status
 from agape_ops.engine.context import redacted_inputs, split_secret, validate_input
 from agape_ops.engine.handlers.stepping import run_auto_steps
-from agape_ops.engine.records import Run, RunState
+from agape_ops.engine.records import REHEARSAL_PREFIX, Run, RunState
 from agape_ops.engine.unit import Unit
 from agape_ops.errors import Conflict, InputError, InvalidTransition, UnknownRunbook
 from agape_ops.runbooks.model import Runbook
@@ -165,7 +165,7 @@ async def _open(
     dumped = engine.redactor.value(alert.model_dump(mode="json")) if alert else None
     run = await unit.tx.create_run(
         Run(
-            id=engine.run_prefix,
+            id=REHEARSAL_PREFIX if rehearsal else engine.run_prefix,
             number=0,
             runbook_id=runbook.id,
             title=runbook.title,

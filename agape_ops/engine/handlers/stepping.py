@@ -23,6 +23,7 @@ from agape_ops.engine import transitions
 from agape_ops.engine.commands import Outcome, RunStep, Status
 from agape_ops.engine.context import redacted_inputs, resolve_inputs, split_secret
 from agape_ops.engine.handlers.guards import guards, refuse
+from agape_ops.engine.handlers.handover import hand_over
 from agape_ops.engine.handlers.rechecks import precondition, verify
 from agape_ops.engine.handlers.run_record import acknowledge_implicitly
 from agape_ops.engine.records import Run, StepRecord, StepState
@@ -93,6 +94,8 @@ async def _claim(engine: Engine, unit: Unit, command: RunStep) -> Outcome | Clai
     if missing:
         message = f"“{step.title}” needs {', '.join(missing)}"
         return Outcome(Status.NEEDS_INPUTS, message, run=run, needs_inputs=missing)
+    if engine.hands_over(run, step):  # shell off: the command to copy, nothing asked, nothing run
+        return await hand_over(engine, unit, run, runbook, step, actor, values)
     steps = await unit.tx.steps(run.id)
     record = steps.get(step.id) or StepRecord(run_id=run.id, step_id=step.id)
     # A press on a button shown before the change was last made confirms what it saw, not a

@@ -18,12 +18,14 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from agape_ops.engine.headline import Rank
 from agape_ops.engine.ports import Probe
 from agape_ops.engine.records import Event, Run, StepState
 from agape_ops.engine.results import StepResult, cell_text
 from agape_ops.engine.steps import Plan
 from agape_ops.engine.views import RunView, StepView
-from agape_ops.runbooks.model import Contact, Dashboard, Risk, Runbook
+from agape_ops.runbooks.model import Risk, Runbook
+from agape_ops.runbooks.team import Contact, Dashboard
 
 #: Rows of a result shown at once; the rest are counted ("showing 20 of 143").
 SHOWN_ROWS = 20
@@ -39,6 +41,7 @@ STATE_STYLES: dict[StepState, str] = {
     StepState.ERROR: "bold red",
     StepState.DONE: "green",
     StepState.SKIPPED: "dim",
+    StepState.HANDED_OVER: "cyan",
 }
 EVENT_MARKS: dict[str, tuple[str, str]] = {
     "passed": ("✓", "green"),
@@ -47,6 +50,7 @@ EVENT_MARKS: dict[str, tuple[str, str]] = {
     "error": ("✗", "red"),
     "refused": ("✗", "red"),
     "skipped": ("↷", "dim"),
+    "handed_over": ("⇢", "cyan"),
 }
 
 
@@ -83,6 +87,28 @@ def run_header(run: Run) -> Text:
     return header
 
 
+#: How each rank of the headline is marked: the likely cause stands out, warnings recede.
+PROBLEM_MARKS: dict[Rank, tuple[str, str, str]] = {
+    Rank.FOUND: ("!", "", "bold yellow"),
+    Rank.CAUSE: ("→", "Likely cause: ", "bold red"),
+    Rank.FINDING: ("•", "", "yellow"),
+    Rank.WARNING: ("⚠", "Warning: ", "dim"),
+}
+
+
+def headline(view: RunView) -> RenderableType | None:
+    """Return "What is wrong now": the problems found, the likely cause, then warnings."""
+    if not view.headline.items:
+        return None
+    text = Text("What is wrong now", style="bold")
+    for problem in view.headline.items:
+        mark, lead, style = PROBLEM_MARKS[problem.rank]
+        text.append(f"\n  {mark} ", style=style)
+        text.append(lead, style=style)
+        text.append(clean(problem.text), style="" if problem.rank is Rank.FINDING else style)
+    return text
+
+
 def _kind(step: StepView) -> Text:
     if step.is_checklist:
         return Text("checklist", style="dim")
@@ -103,6 +129,8 @@ def _state(step: StepView) -> Text:
 def _finding(step: StepView) -> Text:
     if step.finding:
         return plain(step.finding)
+    if step.by_hand:  # shell off: the command is there to copy from the start
+        return plain(f"run by hand: {step.by_hand}", style="cyan")
     return plain(step.description or "", style="dim")
 
 

@@ -238,7 +238,10 @@ class Session:
 
     def _status(self, run_id: str, *, results: bool = False) -> None:
         view = self.steps.view(run_id)
-        self.terminal.show(render.run_header(view.run), render.walkthrough(view))
+        self.terminal.show(render.run_header(view.run))
+        if (top := render.headline(view)) is not None:
+            self.terminal.show(top)
+        self.terminal.show(render.walkthrough(view))
         if results:  # what the automatic checks found, and the rows a person can act on
             for step in view.steps:
                 result = step.result

@@ -23,8 +23,9 @@ from agape_ops.engine.commands import (
     Status,
 )
 from agape_ops.engine.engine import Engine
+from agape_ops.engine.resolving import rehearsal_refusal
 from agape_ops.engine.results import StepResult
-from agape_ops.engine.views import ROW_LETTERS, RunView, StepView, rehearsal_refusal
+from agape_ops.engine.views import ROW_LETTERS, RunView, StepView
 from agape_ops.surfaces.console import render
 from agape_ops.surfaces.console.terminal import Cancelled, Terminal
 from agape_ops.surfaces.ops_actions import commands_for

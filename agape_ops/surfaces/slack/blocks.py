@@ -19,7 +19,7 @@ from agape_ops.engine.views import (
     Style,
     Verb,
 )
-from agape_ops.runbooks.model import Contact, Dashboard
+from agape_ops.runbooks.team import Contact, Dashboard
 from agape_ops.surfaces.slack import ids
 
 Block = dict[str, Any]
@@ -97,6 +97,7 @@ STATE_MARKS = {
     StepState.ERROR: "⚠️",
     StepState.DONE: "✅",
     StepState.SKIPPED: "⏭️",
+    StepState.HANDED_OVER: "📋",
 }
 
 

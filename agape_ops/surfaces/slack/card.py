@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from agape_ops.engine.headline import Problem, Rank
 from agape_ops.engine.records import Run, StepState
 from agape_ops.engine.results import duration_words
 from agape_ops.engine.views import (
@@ -74,6 +75,9 @@ def step_line(step: StepView) -> str:
         line += f" — {escape(step.state_words)}"
     elif step.finding and step.state is not StepState.PENDING:
         line += f" — {escape(cut(step.finding, 300))}"
+    elif step.by_hand:  # shell off: the command is there to copy from the start
+        command = escape(cut(step.by_hand, 300)).replace("`", "'")
+        line += f" — run by hand: `{command}`"
     elif step.state is not StepState.PENDING:
         line += f" — {escape(step.state_words)}"
     return line
@@ -83,6 +87,8 @@ def step_label(step: StepView) -> str:
     """What a step's button says on the card: its number and what it does."""
     if step.is_checklist:
         return f"{step.number}. Tick: {step.title}"
+    if step.by_hand:
+        return cut(f"{step.number}. Show command: {step.title}", 75)
     label = step.label
     if not step.changes and label == "Run":
         label = step.title
@@ -131,12 +137,8 @@ def card(view: RunView) -> list[Block]:
     """The run card: one message in the thread, updated in place as the run moves."""
     run = view.run
     blocks: list[Block] = [header(run_title(run)), section(status_line(view))]
-    if view.headline.problems:
-        lines = "\n".join(f"• {escape(cut(p, 300))}" for p in view.headline.problems[:8])
-        more = len(view.headline.problems) - 8
-        if more > 0:
-            lines += f"\n… and {more} more"
-        blocks.append(section(f"*What is wrong now*\n{lines}"))
+    if view.headline.items:
+        blocks.append(section(f"*What is wrong now*\n{wrong_now(view.headline.items)}"))
     if not view.runbook_loaded:
         blocks.append(section(f"⚠️ The runbook {escape(run.runbook_id)} is no longer loaded."))
     active = view.active
@@ -166,6 +168,23 @@ def card(view: RunView) -> list[Block]:
     if boards:
         blocks.append(context(boards))
     return fit(blocks)
+
+
+#: How each rank of the headline reads on the card: the likely cause stands out, warnings recede.
+_PROBLEM_LINES = {
+    Rank.FOUND: "• {}",
+    Rank.CAUSE: "🔴 *Likely cause:* {}",
+    Rank.FINDING: "• {}",
+    Rank.WARNING: "⚠️ Warning: {}",
+}
+
+
+def wrong_now(items: tuple[Problem, ...], shown: int = 8) -> str:
+    """The lines of "What is wrong now", most severe first, each marked by its rank."""
+    lines = [_PROBLEM_LINES[p.rank].format(escape(cut(p.text, 300))) for p in items[:shown]]
+    if len(items) > shown:
+        lines.append(f"… and {len(items) - shown} more")
+    return "\n".join(lines)
 
 
 def card_text(view: RunView) -> str:

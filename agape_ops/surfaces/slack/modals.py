@@ -13,7 +13,8 @@ from agape_ops.engine.views import (
     RunView,
     StepView,
 )
-from agape_ops.runbooks.model import Runbook, Team
+from agape_ops.runbooks.model import Runbook
+from agape_ops.runbooks.team import Team
 from agape_ops.surfaces.slack import ids
 from agape_ops.surfaces.slack.blocks import (
     MAX_MODAL_TITLE,

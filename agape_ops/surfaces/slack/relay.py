@@ -35,7 +35,7 @@ from agape_ops.surfaces.slack.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-RESULT_KINDS = frozenset({"step.finished", "step.done", "step.error"})
+RESULT_KINDS = frozenset({"step.finished", "step.done", "step.error", "step.handed_over"})
 REPLY_KINDS = frozenset(
     {
         "run.acknowledged",
