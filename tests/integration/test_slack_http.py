@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,10 +16,20 @@ import pytest
 import slack_fixtures
 import walkthrough_http
 from fake_slack import FakeSlack
-from slack_fixtures import ALERTS, World, alert_event, serving, slack_settings
+from slack_fixtures import (
+    ALERTS,
+    SIGNING_SECRET,
+    World,
+    alert_event,
+    serving,
+    slack_settings,
+)
+from slack_requests import event_callback
 from walkthrough_http import FakeBackend
 
 pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
 
 fake = walkthrough_http.fake
 fake_slack = slack_fixtures.fake_slack
@@ -135,7 +146,7 @@ async def test_metrics_are_prometheus_text_counting_events_runs_and_slack_errors
 
 
 async def test_a_storm_is_acknowledged_fast_opens_one_run_per_alert_and_honours_429s(
-    world: World,
+    world: World, tmp_path: Path
 ) -> None:
     """Three alerts re-firing from many senders, 300 events at once, while Slack answers
     429s: every event acknowledged within 3 s, one run each, nothing sent before Retry-After,
@@ -150,16 +161,41 @@ async def test_a_storm_is_acknowledged_fast_opens_one_run_per_alert_and_honours_
         refire["username"] = f"Alertmanager-{index % 17}"
         events.append(refire)
 
-    async def deliver(event: dict[str, object]) -> float:
-        started = time.monotonic()
-        response = await world.sender.event(event)
-        assert response.status_code == 200
-        return time.monotonic() - started
-
     for first in firsts:
-        await deliver(first)
-    took = await asyncio.gather(*(deliver(e) for e in events[3:]))
-    assert max(took) < 3.0, f"slowest acknowledgement {max(took):.2f} s"
+        response = await world.sender.event(first)
+        assert response.status_code == 200
+    # The storm comes from another process (as Slack's deliveries come from outside): 30
+    # connections sending at once, so what is timed is the bot's answer, not this test's client.
+    clients = [
+        [["application/json", json.dumps(event_callback(e))] for e in events[3 + n :: 30]]
+        for n in range(30)
+    ]
+    spec = tmp_path / "storm.json"
+    port = int(world.url.rsplit(":", 1)[1])
+    spec.write_text(
+        json.dumps(
+            {
+                "port": port,
+                "path": "/slack/events",
+                "secret": SIGNING_SECRET,
+                "warmup": 0,
+                "clients": clients,
+            }
+        )
+    )
+    load = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.slack_load",
+        str(spec),
+        cwd=str(REPO),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(load.communicate(), 120)
+    assert load.returncode == 0
+    took = json.loads(out)["samples"]
+    assert len(took) == 297
+    assert max(took) < 3000, f"slowest acknowledgement {max(took):.0f} ms"
     runs = await world.container.engine.runs()
     assert len(runs) == 3
     for first in firsts:

@@ -47,6 +47,10 @@ REPLY_KINDS = frozenset(
         "step.late",
     }
 )
+#: Events a thread is told of (a card posted, a reply); the rest only change the card.
+TOLD_KINDS = RESULT_KINDS | REPLY_KINDS | {"run.opened", "alert.resolved"}
+#: A run's card is edited at most this often; what happens meanwhile is shown together.
+CARD_EVERY_S = 1.0
 #: How long a reply waits for its run's card when the run has no alert message to reply under.
 CARD_WAIT_S = 10.0
 #: Positions remembered as handled here, so the follower skips what this process published.
@@ -82,6 +86,9 @@ class Relay:
         self._seen: dict[int, None] = {}
         self._posted: dict[str, str] = {}  # run id -> the card blocks last sent from here
         self._held: list[tuple[float, Event]] = []  # another process is sending these
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._dirty: set[str] = set()
+        self._last_refresh: dict[str, float] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -135,9 +142,10 @@ class Relay:
         await asyncio.wait_for(self._idle.wait(), within_s)
 
     async def close(self) -> None:
-        for task in list(self._workers.values()):
+        tasks = [*self._workers.values(), *self._refreshing.values()]
+        for task in tasks:
             task.cancel()
-        for task in list(self._workers.values()):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
@@ -158,7 +166,7 @@ class Relay:
                     log.exception("could not send %s's events to Slack", run_id)
         finally:
             self._workers.pop(run_id, None)
-            if not self._workers:
+            if not self._workers and not self._refreshing:
                 self._idle.set()
 
     async def _handle(self, run_id: str, batch: list[Event]) -> None:
@@ -167,6 +175,8 @@ class Relay:
             return  # a console run: Slack has no place for it
         mine = []
         for event in batch:
+            if event.kind not in TOLD_KINDS:
+                continue  # only the card shows it: refreshed below, nothing to send once
             claim = await self.engine.claim_delivery(_key(event))
             if claim is Delivery.CLAIMED:
                 mine.append(event)
@@ -174,6 +184,7 @@ class Relay:
                 retry_at = time.monotonic() + DELIVERY_LEASE.total_seconds() + 1
                 self._held.append((retry_at, event))
         if not mine:
+            self._refresh_soon(run_id)
             return
         view = await self.engine.view(run_id)
         results: list[Event] = []
@@ -193,7 +204,37 @@ class Relay:
             finally:
                 await self.engine.finish_delivery(_key(event))
         await self._tell_results(view, results)
-        await self.refresh(run_id)
+        self._refresh_soon(run_id)
+
+    def _refresh_soon(self, run_id: str) -> None:
+        """Refresh a run's card now, or once its last update is ``CARD_EVERY_S`` old: during a
+        storm a card is edited about once a second, showing everything committed by then."""
+        if run_id in self._refreshing:
+            self._dirty.add(run_id)
+            return
+        self._idle.clear()
+        task = asyncio.create_task(self._refresher(run_id))
+        self._refreshing[run_id] = task
+
+    async def _refresher(self, run_id: str) -> None:
+        try:
+            while True:
+                self._dirty.discard(run_id)
+                wait = self._last_refresh.get(run_id, 0.0) + CARD_EVERY_S - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    self._dirty.discard(run_id)
+                self._last_refresh[run_id] = time.monotonic()
+                try:
+                    await self.refresh(run_id)
+                except Exception:  # a store fault: the next event refreshes it again
+                    log.exception("could not refresh %s's card", run_id)
+                if run_id not in self._dirty:
+                    return
+        finally:
+            self._refreshing.pop(run_id, None)
+            if not self._workers and not self._refreshing:
+                self._idle.set()
 
     async def _tell_results(self, view: RunView, events: list[Event]) -> None:
         try:
