@@ -3,10 +3,8 @@ with Slack answering 429s, and silence while idle."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,7 +16,6 @@ import walkthrough_http
 from fake_slack import FakeSlack
 from slack_fixtures import (
     ALERTS,
-    SIGNING_SECRET,
     World,
     alert_event,
     serving,
@@ -26,6 +23,8 @@ from slack_fixtures import (
 )
 from slack_requests import event_callback
 from walkthrough_http import FakeBackend
+
+from bench.slack_bench import load
 
 pytestmark = pytest.mark.integration
 
@@ -166,34 +165,12 @@ async def test_a_storm_is_acknowledged_fast_opens_one_run_per_alert_and_honours_
         assert response.status_code == 200
     # The storm comes from another process (as Slack's deliveries come from outside): 30
     # connections sending at once, so what is timed is the bot's answer, not this test's client.
-    clients = [
-        [["application/json", json.dumps(event_callback(e))] for e in events[3 + n :: 30]]
+    clients: list[list[tuple[str, str]]] = [
+        [("application/json", json.dumps(event_callback(e))) for e in events[3 + n :: 30]]
         for n in range(30)
     ]
-    spec = tmp_path / "storm.json"
     port = int(world.url.rsplit(":", 1)[1])
-    spec.write_text(
-        json.dumps(
-            {
-                "port": port,
-                "path": "/slack/events",
-                "secret": SIGNING_SECRET,
-                "warmup": 0,
-                "clients": clients,
-            }
-        )
-    )
-    load = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.slack_load",
-        str(spec),
-        cwd=str(REPO),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    out, _ = await asyncio.wait_for(load.communicate(), 120)
-    assert load.returncode == 0
-    took = json.loads(out)["samples"]
+    took = (await load(port, clients, 0, tmp_path)).samples
     assert len(took) == 297
     assert max(took) < 3000, f"slowest acknowledgement {max(took):.0f} ms"
     runs = await world.container.engine.runs()
