@@ -8,6 +8,7 @@ after every failure. The pool holds one connection, so every call reuses the sam
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -464,12 +465,24 @@ async def test_every_failure_returns_the_connection_idle_and_as_it_was(
         with pytest.raises(error):
             await adapter.execute(each)
         assert await session_of(pool) == clean, each.call
+        # The pool resets a returned connection (DISCARD ALL) in a task of its own: wait, with a
+        # deadline, for it to be back and idle.
+        assert await pooled_states(world) == [("idle",)], each.call
+    assert await snapshot(world) == before
+
+
+async def pooled_states(world: Conn, within_s: float = 5.0) -> list[tuple[Any, ...]]:
+    """The pool's connections' states once none is active (or as they are at the deadline)."""
+    deadline = time.monotonic() + within_s
+    while True:
         cur = await world.execute(
             "SELECT state FROM pg_stat_activity"
             " WHERE application_name = 'agape-ops' AND datname = current_database()"
         )
-        assert await cur.fetchall() == [("idle",)], each.call
-    assert await snapshot(world) == before
+        states = await cur.fetchall()
+        if ("active",) not in states or time.monotonic() > deadline:
+            return states
+        await asyncio.sleep(0.01)
 
 
 BACKEND_FUNCTIONS = """
