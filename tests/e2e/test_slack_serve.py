@@ -26,11 +26,12 @@ from slack_fixtures import (
     BOT_TOKEN,
     SIGNING_SECRET,
     alert_event,
+    button_action,
     free_port,
     header_of,
     words,
 )
-from slack_requests import SlackSender, block_actions_payload, event_callback, find_element
+from slack_requests import SlackSender, block_actions_payload, event_callback
 from test_walkthroughs import VARIANTS, oversold, stock
 from walkthrough_seed import APPROVER, RESPONDER, seed
 
@@ -120,15 +121,7 @@ def card_of(slack: FakeSlack, thread: str) -> dict[str, Any]:
 
 
 def click_payload(message: dict[str, Any], user: str, text: str, action_ts: str) -> dict[str, Any]:
-    block_id, element = find_element(message, "button", text=text)
-    action = {
-        "action_id": element["action_id"],
-        "block_id": block_id,
-        "text": element["text"],
-        "value": element.get("value"),
-        "type": "button",
-        "action_ts": action_ts,
-    }
+    action = button_action(message, text, action_ts)
     return block_actions_payload(
         user,
         [action],

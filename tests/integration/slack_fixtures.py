@@ -103,6 +103,19 @@ def words(message: dict[str, Any]) -> str:
     return "\n".join(found)
 
 
+def button_action(message: dict[str, Any], text: str, action_ts: str) -> dict[str, Any]:
+    """The action Slack reports when the button of ``message`` labelled ``text`` is pressed."""
+    block_id, element = find_element(message, "button", text=text)
+    return {
+        "action_id": element["action_id"],
+        "block_id": block_id,
+        "text": element["text"],
+        "value": element.get("value"),
+        "type": "button",
+        "action_ts": action_ts,
+    }
+
+
 @dataclass
 class World:
     """A served bot and what a test drives it with."""
@@ -124,15 +137,7 @@ class World:
     ) -> httpx.Response:
         """Click a button on ``message`` as it was when the person saw it (a snapshot: a
         double click presses the same rendering twice)."""
-        block_id, element = find_element(message, "button", text=text)
-        action = {
-            "action_id": element["action_id"],
-            "block_id": block_id,
-            "text": element["text"],
-            "value": element.get("value"),
-            "type": "button",
-            "action_ts": action_ts or new_action_ts(),
-        }
+        action = button_action(message, text, action_ts or new_action_ts())
         thread = message.get("thread_ts")
         response = await self.sender.block_actions(
             user,
