@@ -38,7 +38,8 @@ from agape_ops.errors import (
     AdapterResponseError,
     AgapeError,
 )
-from agape_ops.runbooks.model import PrometheusCall, duration_seconds
+from agape_ops.runbooks.model import PrometheusCall
+from agape_ops.runbooks.timing import duration_seconds
 
 SYSTEM = "Prometheus"
 QUERY_PATH = "/api/v1/query"

@@ -11,7 +11,15 @@ import re
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from agape_ops.runbooks.strict import Strict
+from agape_ops.runbooks.timing import (
+    LEAST_INTERVAL_S,
+    Monitor,
+    PrometheusRange,
+    check_duration,
+)
 
 IDENT = r"^[a-z][a-z0-9_]*$"
 RUNBOOK_ID = r"^[a-z][a-z0-9-]*$"
@@ -42,12 +50,6 @@ ADAPTER_KINDS: tuple[str, ...] = (
     "shell",
 )
 STEP_KINDS: tuple[str, ...] = (*ADAPTER_KINDS, "alert", "manual")
-
-
-class Strict(BaseModel):
-    """Base of every model in the language: unknown keys are errors, values are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Severity(StrEnum):
@@ -153,66 +155,6 @@ class AdminApiCall(Strict):
                 raise ValueError("action `call` needs `method` and `path`")
             if not self.path.startswith("/"):
                 raise ValueError("`path` must start with /")
-        return self
-
-
-#: A Prometheus duration: one or more ``<number><unit>``, e.g. 30s, 5m, 1h30m.
-DURATION_PATTERN = r"^(\d+(ms|s|m|h|d|w|y))+$"
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_UNIT_SECONDS = {
-    "ms": 0.001,
-    "s": 1,
-    "m": 60,
-    "h": 3600,
-    "d": 86400,
-    "w": 604800,
-    "y": 31536000,
-}
-#: Prometheus refuses a range query with more points than this per series.
-MAX_RANGE_POINTS = 11000
-
-
-def duration_seconds(duration: str) -> float:
-    """Return the seconds a Prometheus duration (``1h30m``) stands for."""
-    return float(sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(duration)))
-
-
-class PrometheusRange(Strict):
-    """Ask for a trend: the query evaluated every ``step`` from ``start`` ago until now."""
-
-    start: str = Field(
-        default="30m",
-        json_schema_extra={"pattern": DURATION_PATTERN},
-        description="How far back the range begins, as a Prometheus duration (30m, 1h).",
-    )
-    step: str = Field(
-        default="1m",
-        json_schema_extra={"pattern": DURATION_PATTERN},
-        description="Time between two points of the range (30s, 1m).",
-    )
-
-    @field_validator("start", "step")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        if not re.fullmatch(DURATION_PATTERN, value):
-            raise ValueError(
-                f"{value!r} is not a Prometheus duration: write a number and a unit "
-                "(ms, s, m, h, d, w, y), e.g. 30s, 5m, 1h30m"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _sensible(self) -> PrometheusRange:
-        start, step = duration_seconds(self.start), duration_seconds(self.step)
-        if start <= 0 or step <= 0:
-            raise ValueError("`start` and `step` must be longer than zero")
-        if start > 7 * 86400:
-            raise ValueError("`start` may reach back at most 7d")
-        if start / step > MAX_RANGE_POINTS:
-            raise ValueError(
-                f"{self.start} in steps of {self.step} is more than {MAX_RANGE_POINTS} points; "
-                "take a longer step"
-            )
         return self
 
 
@@ -352,6 +294,10 @@ class Step(Strict):
         "(a dependency down) or warning. Default: cause for postgres, redis, admin_api.",
     )
 
+    monitor: Monitor | None = Field(
+        default=None, description="For reads: keep watching after it runs (every, for, until)."
+    )
+
     postgres: PostgresCall | None = None
     redis: RedisCall | None = None
     paystack: PaystackCall | None = None
@@ -441,6 +387,15 @@ class Runbook(Strict):
     recovery: list[Step] = Field(default_factory=list)
     resolution: list[Step] = Field(default_factory=list)
     post_incident: list[Step] = Field(default_factory=list)
+    recheck: str | None = Field(
+        default=None,
+        description="While a run is open, run its detection checks again this often (5m).",
+    )
+
+    @field_validator("recheck")
+    @classmethod
+    def _recheck(cls, value: str | None) -> str | None:
+        return None if value is None else check_duration(value, least_s=LEAST_INTERVAL_S)
 
     @field_validator("inputs")
     @classmethod
@@ -466,6 +421,11 @@ class Runbook(Strict):
             if any(s.id == step_id for s in steps):
                 return name
         return None
+
+    def recheck_steps(self) -> list[Step]:
+        """Return the checks a re-check runs again: the automatic reads with a condition, but
+        not those over the alert itself (its figures do not change after it fired)."""
+        return [s for s in self.auto_steps() if s.when is not None and s.alert is None]
 
     def auto_steps(self) -> list[Step]:
         """Return the steps that run by themselves when a run opens.

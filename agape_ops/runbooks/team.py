@@ -1,10 +1,18 @@
-"""The team file (``OPS_TEAM_FILE``): responders, approvers, escalation, contacts, dashboards."""
+"""The team file (``OPS_TEAM_FILE``): responders, approvers, escalation, reminders, contacts,
+dashboards."""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
 
-from agape_ops.runbooks.model import Strict
+from pydantic import Field, field_validator, model_validator
+
+from agape_ops.runbooks.model import Severity
+from agape_ops.runbooks.strict import Strict
+from agape_ops.runbooks.timing import check_duration, duration_seconds
+
+#: A Slack user id (``U…``, ``W…`` on Enterprise Grid) or user group id (``S…``).
+SLACK_ID = r"^[UWS][A-Z0-9]+$"
 
 
 class Contact(Strict):
@@ -21,9 +29,85 @@ class Dashboard(Strict):
     note: str | None = None
 
 
+def _slack_ids(ids: list[str]) -> list[str]:
+    for value in ids:
+        if not re.fullmatch(SLACK_ID, value):
+            raise ValueError(
+                f"{value!r} is not a Slack user or user group id: write U… or W… for a person "
+                "and S… for a user group (Slack shows them under Copy member ID / the group's "
+                "URL), not a name or an @handle"
+            )
+    return ids
+
+
 class Escalation(Strict):
-    after_minutes: int = Field(gt=0)
-    notify: list[str] = Field(min_length=1, description="Slack user or group ids.")
+    """One level: whom to page when nobody has acknowledged the run this long after it opened."""
+
+    after: str | None = Field(default=None, description="A duration: 10m, 1h.")
+    after_minutes: int | None = Field(default=None, gt=0, description="Minutes (older spelling).")
+    notify: list[str] = Field(min_length=1, description="Slack user or user group ids.")
+    severities: list[Severity] = Field(
+        default_factory=list, description="The severities this level pages for (default: all)."
+    )
+
+    @field_validator("after")
+    @classmethod
+    def _after(cls, value: str | None) -> str | None:
+        return None if value is None else check_duration(value, least_s=1)
+
+    @field_validator("notify")
+    @classmethod
+    def _notify(cls, value: list[str]) -> list[str]:
+        return _slack_ids(value)
+
+    @model_validator(mode="after")
+    def _one_delay(self) -> Escalation:
+        if (self.after is None) == (self.after_minutes is None):
+            raise ValueError("give a level exactly one of `after` (10m) or `after_minutes` (10)")
+        return self
+
+    @property
+    def after_s(self) -> float:
+        """Return the seconds after opening at which this level is paged."""
+        if self.after is not None:
+            return duration_seconds(self.after)
+        return float((self.after_minutes or 0) * 60)
+
+
+class Reminders(Strict):
+    """Reminders in a run's thread: status updates while it is open, the post-incident work
+    once it is resolved."""
+
+    status_update: dict[str, str] = Field(
+        default_factory=lambda: {"sev1": "30m", "sev2": "1h"},
+        description="Per severity: how long without a note before a status update is asked.",
+    )
+    post_incident: str | None = Field(
+        default="24h",
+        description="After resolution: how often to remind of the post-incident checklist.",
+    )
+
+    @field_validator("status_update")
+    @classmethod
+    def _status(cls, value: dict[str, str]) -> dict[str, str]:
+        for severity, every in value.items():
+            if severity not in set(Severity):
+                raise ValueError(f"{severity!r} is not a severity (sev1 … sev4)")
+            check_duration(every, least_s=60)
+        return value
+
+    @field_validator("post_incident")
+    @classmethod
+    def _post(cls, value: str | None) -> str | None:
+        return None if value is None else check_duration(value, least_s=60)
+
+    def status_every_s(self, severity: str) -> float | None:
+        every = self.status_update.get(severity)
+        return None if every is None else duration_seconds(every)
+
+    @property
+    def post_incident_s(self) -> float | None:
+        return None if self.post_incident is None else duration_seconds(self.post_incident)
 
 
 class Team(Strict):
@@ -31,6 +115,34 @@ class Team(Strict):
 
     responders: list[str] = Field(default_factory=list)
     approvers: list[str] = Field(default_factory=list)
-    escalation: list[Escalation] = Field(default_factory=list)
+    escalation: list[Escalation] = Field(
+        default_factory=list,
+        description="Levels in the order they are paged; each for every severity or those named.",
+    )
+    reminders: Reminders = Field(default_factory=Reminders)
     contacts: list[Contact] = Field(default_factory=list)
     dashboards: list[Dashboard] = Field(default_factory=list)
+
+    @field_validator("escalation")
+    @classmethod
+    def _levels_in_order(cls, value: list[Escalation]) -> list[Escalation]:
+        for severity in Severity:
+            delays = [level.after_s for level in _for(value, severity)]
+            if delays != sorted(delays) or len(set(delays)) != len(delays):
+                raise ValueError(
+                    f"the {severity} levels must each come later than the one before it"
+                )
+        return value
+
+    @field_validator("responders", "approvers")
+    @classmethod
+    def _people(cls, value: list[str]) -> list[str]:
+        return _slack_ids(value)
+
+    def escalation_for(self, severity: str) -> list[Escalation]:
+        """Return the levels paged for a run of this severity, first level first."""
+        return _for(self.escalation, severity)
+
+
+def _for(levels: list[Escalation], severity: str) -> list[Escalation]:
+    return [level for level in levels if not level.severities or severity in level.severities]

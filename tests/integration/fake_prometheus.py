@@ -12,7 +12,7 @@ from typing import Any
 
 from agape_ops.demo.standins import Answer, Route, Seen
 from agape_ops.runbooks.loader import load_runbook_file
-from agape_ops.runbooks.model import duration_seconds
+from agape_ops.runbooks.timing import duration_seconds
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 

@@ -21,7 +21,8 @@ from agape_ops.errors import (
 )
 from agape_ops.redaction import MASK, Redactor
 from agape_ops.runbooks.fields import FIELDS
-from agape_ops.runbooks.model import PrometheusCall, PrometheusRange, Step
+from agape_ops.runbooks.model import PrometheusCall, Step
+from agape_ops.runbooks.timing import PrometheusRange
 from agape_ops.settings import Settings
 
 __all__ = ["client", "router", "sleep"]  # shared fixtures, used by name

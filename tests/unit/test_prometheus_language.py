@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from agape_ops.cli.runbook_commands import schema
 from agape_ops.runbooks.fields import FIELDS, action_of, prometheus_labels
-from agape_ops.runbooks.model import PrometheusCall, PrometheusRange, Step, duration_seconds
+from agape_ops.runbooks.model import PrometheusCall, Step
+from agape_ops.runbooks.timing import PrometheusRange, duration_seconds
 
 
 @pytest.mark.parametrize(

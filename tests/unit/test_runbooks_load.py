@@ -752,9 +752,11 @@ def test_team_file_loads_with_empty_lists_and_an_escalation() -> None:
     assert team.responders == []
     assert team.approvers == []
     assert team.escalation
-    assert [e.after_minutes for e in team.escalation] == sorted(
-        e.after_minutes for e in team.escalation
-    )
+    # Seed: the on-call engineer, then the DevOps lead, then the CTO, each later than the last.
+    for severity in ("sev1", "sev2"):
+        levels = team.escalation_for(severity)
+        assert len(levels) == 3
+        assert [e.after_s for e in levels] == sorted({e.after_s for e in levels})
 
 
 def test_team_file_holds_every_seed_contact() -> None:

@@ -15,6 +15,7 @@ from agape_ops.engine.views import (
 )
 from agape_ops.runbooks.model import Runbook
 from agape_ops.runbooks.team import Team
+from agape_ops.runbooks.timing import interval_words
 from agape_ops.surfaces.slack import ids
 from agape_ops.surfaces.slack.blocks import (
     MAX_MODAL_TITLE,
@@ -159,7 +160,9 @@ def on_call_text(team: Team) -> str:
     lines = []
     for level, step in enumerate(team.escalation, start=1):
         people = ", ".join(_group_or_user(x) for x in step.notify)
-        lines.append(f"Level {level} (after {step.after_minutes} min): {people}")
+        after = interval_words(step.after_s)
+        only = f", {'/'.join(step.severities)} only" if step.severities else ""
+        lines.append(f"Level {level} (after {after}{only}): {people}")
     people = contacts_text(team.contacts)
     if people:
         lines.append(people)
