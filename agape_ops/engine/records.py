@@ -81,6 +81,9 @@ class Run:
     closed_at: datetime | None = None
     alert_count: int = 0
     alert_resolved_at: datetime | None = None
+    #: What the scheduler did for the run: ``escalated`` (the last level paged), ``clear``
+    #: (whether its re-checked conditions are clear), ``cleared_at``, ``flaps``, reminders.
+    watch: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,6 +103,9 @@ class StepRecord:
     items_done: list[int] = field(default_factory=list)
     claim_key: str | None = None
     lease_until: datetime | None = None
+    #: A monitor step's watch: ``round`` (the attempt that started it), ``started_at``,
+    #: ``ends_at``, ``state`` (watching, met, expired, stopped) and ``samples``.
+    monitor: dict[str, Any] | None = None
 
 
 @dataclass

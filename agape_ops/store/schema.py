@@ -142,8 +142,13 @@ _STEPS_V2 = (
 )
 _EVENTS_V2 = (sa.Column("position", sa.BigInteger),)
 
-runs = sa.Table("ops_runs", metadata, *_runs_v1(), *_RUNS_V2)
-steps = sa.Table("ops_steps", metadata, *_steps_v1(), *_STEPS_V2)
+# Version 3 added, to runs: what the scheduler has done for it (the escalation level paged,
+# whether its checks are clear, reminders); to steps: a monitor's round and its samples.
+_RUNS_V3 = (sa.Column("watch", _json(), nullable=False, server_default="{}"),)
+_STEPS_V3 = (sa.Column("monitor", _json()),)
+
+runs = sa.Table("ops_runs", metadata, *_runs_v1(), *_RUNS_V2, *_RUNS_V3)
+steps = sa.Table("ops_steps", metadata, *_steps_v1(), *_STEPS_V2, *_STEPS_V3)
 events = sa.Table("ops_events", metadata, *_events_v1(), *_EVENTS_V2)
 
 _ACTIVE = sa.and_(runs.c.state.in_(ACTIVE_RUN_STATES), runs.c.fingerprint.is_not(None))
@@ -219,6 +224,17 @@ def _create_first_tables(conn: Connection) -> None:
     first.create_all(conn, checkfirst=False)
 
 
+def _add_columns(conn: Connection, altered: tuple[tuple[sa.Table, Any], ...]) -> None:
+    for table, columns in altered:
+        for column in columns:
+            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+
+
+def _what_the_scheduler_did(conn: Connection) -> None:
+    _add_columns(conn, ((runs, _RUNS_V3), (steps, _STEPS_V3)))
+
+
 def _one_run_per_fingerprint_and_an_event_log(conn: Connection) -> None:
     altered = (
         (runs, _RUNS_V2),
@@ -226,10 +242,7 @@ def _one_run_per_fingerprint_and_an_event_log(conn: Connection) -> None:
         (events, _EVENTS_V2),
         (approvals, _APPROVALS_V2),
     )
-    for table, columns in altered:
-        for column in columns:
-            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+    _add_columns(conn, altered)
     # A store from version 1 may hold several active runs of one fingerprint: the newest keeps
     # it, the older ones keep theirs suffixed with their own id, so no run is lost or changed.
     newer = runs.alias("newer")
@@ -275,6 +288,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         2,
         "one active run per fingerprint, step leases, alert counts, the event log's positions",
         _one_run_per_fingerprint_and_an_event_log,
+    ),
+    Migration(
+        3,
+        "what the scheduler did for a run (escalation, re-checks, reminders); monitors' samples",
+        _what_the_scheduler_did,
     ),
 )
 

@@ -378,8 +378,8 @@ async def test_opening_a_store_again_applies_no_migration_twice(store_url: str) 
             await opened.close()
     again = await open_store(store_url)
     try:
-        assert await again.schema_version() == 2
-        assert await again.migrate() == 2
+        assert await again.schema_version() == 3
+        assert await again.migrate() == 3
         assert await again.get_run(run.id) == run
     finally:
         await again.close()
@@ -427,11 +427,13 @@ async def test_a_version_1_store_upgrades_keeping_every_run_and_event(store_url:
 
     store = await open_store(store_url)
     try:
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == 3
         runs = {r.id: r for r in await store.list_runs()}
         assert runs["INC-2"].fingerprint == "fp"  # the newest active run keeps it
         assert runs["INC-1"].fingerprint == "fp~INC-1"
         assert runs["INC-3"].fingerprint == "fp"  # resolved: no clash
+        assert runs["INC-1"].watch == {}  # version 3: the scheduler has done nothing yet
+        assert (await store.get_steps("INC-1")) == {}
         assert [e.position for e in await store.events_after(0)] == [1, 2, 3]
         appended = await store.append_event(event("INC-2"))
         assert (appended.seq, appended.position) == (2, 4)

@@ -28,7 +28,7 @@ async def test_the_default_url_opens_a_wal_sqlite_file_in_the_users_data_folder(
     container = await build(settings, configure_logs=False)  # creates the data folder
     try:
         assert container.store.place == str(tmp_path / "data" / "agape-ops" / "agape-ops.db")
-        assert await container.store.schema_version() == 2
+        assert await container.store.schema_version() == 3
     finally:
         await container.aclose()
     assert not (tmp_path / "agape-ops.db").exists()
@@ -42,7 +42,7 @@ async def test_the_default_url_opens_a_wal_sqlite_file_in_the_users_data_folder(
 async def test_a_plain_sqlite_url_is_given_the_async_driver(tmp_path: Path) -> None:
     store = await open_store(f"sqlite:///{tmp_path / 'ops.db'}")
     try:
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == 3
     finally:
         await store.close()
 
