@@ -49,6 +49,10 @@ class RunStep:
     inputs: dict[str, str] = field(default_factory=dict)
     confirmed: bool = False
     seen: int | None = None
+    #: Why the bot runs it by itself: "" (a person, or the checks at opening), "recheck" (a
+    #: scheduled re-check: shown on the card, not told) or "monitor" (a monitor's next sample,
+    #: run only while its watch goes on).
+    purpose: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,38 @@ class OpenForAlert:
     auto: bool = True
 
 
+@dataclass(frozen=True)
+class Escalate:
+    """Page the run's escalation levels up to ``level`` that nobody has been paged for yet,
+    unless someone acknowledged the run. The key is fixed per level (``escalate:INC-7:2``)."""
+
+    run_id: str
+    level: int
+    actor: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """Run the run's re-checked conditions again (as the bot) and say when all have cleared,
+    or a cleared problem came back. The key is fixed per tick (``recheck:INC-7:12``)."""
+
+    run_id: str
+    actor: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Remind:
+    """Remind the thread: ``status`` (an update is due on an open run) or ``post_incident``
+    (the follow-up work of a resolved run is not done)."""
+
+    run_id: str
+    what: str
+    actor: str
+    key: str
+
+
 Command = (
     StartRun
     | OpenForAlert
@@ -143,6 +179,9 @@ Command = (
     | SetState
     | AddNote
     | RecordSurface
+    | Escalate
+    | Recheck
+    | Remind
 )
 
 

@@ -26,9 +26,10 @@ from agape_ops.runbooks.model import (
     Runbook,
     ShellCall,
     Step,
-    Strict,
 )
+from agape_ops.runbooks.strict import Strict
 from agape_ops.runbooks.templating import evaluate, render
+from agape_ops.runbooks.timing import Monitor
 from agape_ops.values import check_text
 
 
@@ -139,6 +140,31 @@ def judge(step: Step, result: StepResult, context: Mapping[str, Any]) -> tuple[b
     else:
         finding = result.summary
     return problem, finding.strip()
+
+
+def read_monitor(
+    monitor: Monitor, result: StepResult, context: Mapping[str, Any]
+) -> tuple[float | None, bool]:
+    """Read a monitor's figure and whether its ``until:`` holds, in its step's ``when:`` scope.
+
+    A figure that is not a number (a value missing from the result) is None: the trend shows a
+    gap rather than a made-up zero.
+    """
+    scope = {**context, **result.context()}
+    figure: float | None = None
+    if monitor.figure:
+        try:
+            value = evaluate(monitor.figure, scope)
+            figure = float(value) if value is not None and not isinstance(value, bool) else None
+        except (TemplateError, TypeError, ValueError):
+            figure = None
+    met = False
+    if monitor.until:
+        try:
+            met = bool(evaluate(monitor.until, scope))
+        except TemplateError:
+            met = False
+    return figure, met
 
 
 def resolve_inputs(

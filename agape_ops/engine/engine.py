@@ -25,10 +25,10 @@ from agape_ops.engine.commands import Command, Outcome, Status
 from agape_ops.engine.handlers import default_handlers
 from agape_ops.engine.handlers.stepping import reap
 from agape_ops.engine.permissions import Permissions
-from agape_ops.engine.ports import Adapter, Probe
+from agape_ops.engine.ports import Adapter, JobBoard, Probe
 from agape_ops.engine.postmortem import render_json, render_markdown
 from agape_ops.engine.quick import Look, quick_look
-from agape_ops.engine.records import ACTIVE_STATES, Delivery, Event, Run
+from agape_ops.engine.records import ACTIVE_STATES, Delivery, Event, Run, ScheduledJob
 from agape_ops.engine.steps import Plan, StepRunner
 from agape_ops.engine.store import RunStore
 from agape_ops.engine.unit import DuplicateDelivery, Unit
@@ -104,6 +104,8 @@ class Engine:
             redactor=self.redactor,
         )
         self._listeners: list[Listener] = []
+        #: Where the scheduled jobs can be read (set by the composition root), if anywhere.
+        self.job_board: JobBoard | None = None
 
     # -- events ------------------------------------------------------------------------------
 
@@ -295,6 +297,15 @@ class Engine:
                 yield event
             if not batch:
                 await asyncio.sleep(poll_s)
+
+    async def jobs(self, run_id: str | None = None) -> list[ScheduledJob]:
+        """Return the scheduled jobs (escalation, re-checks, monitors, reminders) of one run or
+        of all, soonest first; none when no scheduler is set up."""
+        if self.job_board is None:
+            return []
+        found = await self.job_board.jobs(run_id.upper() if run_id else None)
+        latest = datetime.max.replace(tzinfo=UTC)
+        return sorted(found, key=lambda job: (job.next_at or latest, job.id))
 
     async def quick(self, look: str, values: list[str]) -> Look:
         """Take a quick look outside any run (``verify`` a reference, ``queues``): a loaded

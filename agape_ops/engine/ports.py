@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agape_ops.engine.records import ScheduledJob
 from agape_ops.engine.results import StepResult
-from agape_ops.runbooks.model import Step, Strict
+from agape_ops.runbooks.model import Step
+from agape_ops.runbooks.strict import Strict
 
 
 @dataclass(frozen=True)
@@ -63,4 +65,12 @@ class Adapter(Protocol):
 
     async def probe(self) -> Probe:
         """Check the system answers; never raise."""
+        ...
+
+
+class JobBoard(Protocol):
+    """The scheduled jobs, as any process can read them (the scheduler writes them)."""
+
+    async def jobs(self, run_id: str | None = None) -> list[ScheduledJob]:
+        """Return the scheduled jobs of one run (or all), soonest first."""
         ...

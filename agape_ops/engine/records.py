@@ -156,3 +156,14 @@ class Delivery(StrEnum):
     CLAIMED = "claimed"
     DONE = "done"
     HELD = "held"
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """A job as the scheduler holds it: what it does for which run, and when it next runs."""
+
+    id: str
+    run_id: str
+    kind: str
+    what: str
+    next_at: datetime | None

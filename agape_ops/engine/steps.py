@@ -20,6 +20,7 @@ from agape_ops.engine.context import (
     alert_check,
     base_context,
     judge,
+    read_monitor,
     redacted_inputs,
     references_for,
     render_call,
@@ -80,6 +81,16 @@ class Verdict:
     result: dict[str, Any] | None = None
     duration_ms: int = 0
     items_done: list[int] | None = None
+    #: A monitor's reading of this result: its figure, and whether its ``until:`` holds.
+    reading: Reading | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a monitor reads from one result: the figure to show, whether it has recovered."""
+
+    figure: float | None
+    met: bool
 
 
 @dataclass
@@ -178,6 +189,8 @@ class StepRunner:
                     self.redactor.text(finding),
                     result=result.model_dump(mode="json"),
                 )
+                if step.monitor is not None:
+                    verdict.reading = Reading(*read_monitor(step.monitor, result, context))
         except AgapeError as exc:
             error = self.redactor.text(exc.message)
             verdict = Verdict(StepState.ERROR, "step.error", f"{step.title}: {error}", error)

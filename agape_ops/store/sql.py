@@ -72,6 +72,11 @@ class SqlStore:
         self._closed = False
 
     @property
+    def target(self) -> StoreTarget:
+        """Return where the store lives (its URL holds the password: never show it)."""
+        return self._target
+
+    @property
     def place(self) -> str:
         """Name where the store lives (a file path, or host:port/database), without secrets."""
         return self._target.place

@@ -82,6 +82,7 @@ class Statements:
                 finished_at=sa.bindparam("finished_at", type_=steps.c.finished_at.type),
                 lease_until=None,
                 items_done=sa.bindparam("items_done", type_=steps.c.items_done.type),
+                monitor=sa.bindparam("monitor", type_=steps.c.monitor.type),
             )
         )
         self.claim = (

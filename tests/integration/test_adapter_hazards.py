@@ -28,8 +28,8 @@ from agape_ops.runbooks.model import (
     Risk,
     ShellCall,
     Step,
-    Strict,
 )
+from agape_ops.runbooks.strict import Strict
 
 __all__ = ["client", "router"]  # shared fixtures, used by name
 

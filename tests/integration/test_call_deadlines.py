@@ -19,7 +19,8 @@ from agape_ops.adapters.http import HttpAdapter
 from agape_ops.adapters.paystack import PaystackAdapter
 from agape_ops.engine.ports import AdapterRequest
 from agape_ops.errors import AdapterTimeout
-from agape_ops.runbooks.model import AdminApiCall, HttpCall, PaystackCall, Step, Strict
+from agape_ops.runbooks.model import AdminApiCall, HttpCall, PaystackCall, Step
+from agape_ops.runbooks.strict import Strict
 
 DEADLINE_S = 1.0
 #: What the old per-read timeout would have allowed: a byte every 0.1 s for a minute.

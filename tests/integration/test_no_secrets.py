@@ -32,8 +32,8 @@ from agape_ops.runbooks.model import (
     Risk,
     ShellCall,
     Step,
-    Strict,
 )
+from agape_ops.runbooks.strict import Strict
 from agape_ops.settings import Settings
 
 __all__ = ["client", "router"]  # shared fixtures, used by name

@@ -13,17 +13,20 @@ from typing import TYPE_CHECKING, Any
 from agape_ops.engine.commands import (
     Acknowledge,
     AddNote,
+    Escalate,
     MarkItemDone,
     OpenForAlert,
     Outcome,
     ProvideInput,
+    Recheck,
     RecordSurface,
+    Remind,
     RunStep,
     SetState,
     SkipStep,
     StartRun,
 )
-from agape_ops.engine.handlers import opening, run_record, stepping
+from agape_ops.engine.handlers import opening, run_record, stepping, watching
 from agape_ops.engine.unit import Unit
 
 if TYPE_CHECKING:  # the engine imports the registry to build its default
@@ -60,4 +63,7 @@ def default_handlers() -> dict[type, Handler]:
         SetState: in_one_unit(run_record.set_state),
         AddNote: in_one_unit(run_record.note),
         RecordSurface: in_one_unit(run_record.record_surface),
+        Escalate: in_one_unit(watching.escalate),
+        Recheck: watching.recheck,
+        Remind: in_one_unit(watching.remind),
     }

@@ -26,10 +26,12 @@ from agape_ops.engine.handlers.guards import guards, refuse
 from agape_ops.engine.handlers.handover import hand_over
 from agape_ops.engine.handlers.rechecks import precondition, verify
 from agape_ops.engine.handlers.run_record import acknowledge_implicitly
+from agape_ops.engine.handlers.watching import monitor_round
 from agape_ops.engine.records import Run, StepRecord, StepState
 from agape_ops.engine.results import StepResult
 from agape_ops.engine.steps import BOT, Progress, Verdict, confirm_text, depends_on_others, stopped
 from agape_ops.engine.unit import Unit
+from agape_ops.engine.watch import watching
 from agape_ops.errors import StepBusy
 from agape_ops.runbooks.model import Runbook, Step
 
@@ -98,6 +100,8 @@ async def _claim(engine: Engine, unit: Unit, command: RunStep) -> Outcome | Clai
         return await hand_over(engine, unit, run, runbook, step, actor, values)
     steps = await unit.tx.steps(run.id)
     record = steps.get(step.id) or StepRecord(run_id=run.id, step_id=step.id)
+    if command.purpose == "monitor" and not watching(record):
+        return Outcome(Status.DONE, f"“{step.title}” is not being watched", run=run)
     # A press on a button shown before the change was last made confirms what it saw, not a
     # repeat: ask again (the question says when and by whom it was done).
     stale = command.seen is not None and record.attempts > command.seen
@@ -180,13 +184,18 @@ async def _record(engine: Engine, command: RunStep, claimed: Claimed, verdict: V
     )
     if verdict.items_done is not None:
         record.items_done = verdict.items_done
-    detail = {
+    detail: dict[str, object] = {
         "inputs": redacted_inputs(runbook, claimed.values),
         "risk": step.risk.value,
         "rehearsal": run.rehearsal,
     }
+    if command.purpose:
+        detail["purpose"] = command.purpose
     async with engine.unit() as unit:
         record.finished_at = unit.clock()
+        watched = monitor_round(step, record, verdict, command.purpose, unit.clock())
+        if verdict.reading is not None:
+            detail["figure"] = verdict.reading.figure
         if await unit.tx.finish_step(record, command.key):
             unit.record(
                 run,
@@ -198,6 +207,8 @@ async def _record(engine: Engine, command: RunStep, claimed: Claimed, verdict: V
                 duration_ms=verdict.duration_ms,
                 detail=detail,
             )
+            if watched is not None:
+                unit.record(run, BOT, watched[0], watched[1], step_id=step.id)
         else:
             # Reaped after its lease ran out (and perhaps run again since): the verdict is
             # still the truth about this attempt, so it goes on the timeline, not on the step.

@@ -1,0 +1,1 @@
+"""The scheduler: escalation, re-checks, monitors and reminders that survive restarts."""
