@@ -33,6 +33,7 @@ from agape_ops.redaction import RedactingFilter, Redactor
 from agape_ops.runbooks.catalog import Catalog, load_catalog
 from agape_ops.runbooks.loader import load_team_file
 from agape_ops.runbooks.team import Team
+from agape_ops.scheduler.service import SchedulerService
 from agape_ops.settings import Settings, default_store_file
 from agape_ops.store import SqlStore, open_store
 
@@ -50,6 +51,7 @@ class Container:
     adapters: dict[str, Adapter]
     store: SqlStore
     engine: Engine
+    scheduler: SchedulerService
     _exit: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     async def aclose(self) -> None:
@@ -235,6 +237,9 @@ async def build(settings: Settings | None = None, *, configure_logs: bool = True
         redactor=redactor,
         allow_shell=settings.ops_allow_shell,
     )
+    # Every process reads the jobs (``Engine.jobs``); `serve` starts scheduling.
+    scheduler = SchedulerService(engine, store.target)
+    exit_stack.push_async_callback(scheduler.close)
     return Container(
         settings=settings,
         catalog=catalog,
@@ -243,5 +248,6 @@ async def build(settings: Settings | None = None, *, configure_logs: bool = True
         adapters=adapters,
         store=store,
         engine=engine,
+        scheduler=scheduler,
         _exit=exit_stack,
     )

@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     ops_responders: Annotated[list[str], NoDecode] = Field(default_factory=list)
     ops_approvers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     ops_allow_shell: bool = False
+    #: Run the scheduler (escalation, re-checks, monitors, reminders) in `serve`: of several
+    #: processes on one store exactly one schedules, whichever holds the lease.
+    ops_scheduler: bool = True
     ops_run_prefix: str = "INC"
     ops_log_level: str = Field(
         default="WARNING",

@@ -12,6 +12,7 @@ import getpass
 import io
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -23,7 +24,9 @@ from agape_ops.cli.startup import (
     settings_problem,
 )
 from agape_ops.cli.startup import stop as _stop
+from agape_ops.engine.records import ScheduledJob
 from agape_ops.errors import AgapeError, UnknownRun
+from agape_ops.runbooks.timing import interval_words
 from agape_ops.settings import Settings
 
 if TYPE_CHECKING:  # the composition root pulls in every client library: import it on use
@@ -164,4 +167,32 @@ def timeline(run_id: str, fmt: str) -> None:
     click.echo(_with_container(work).rstrip("\n"))
 
 
-COMMANDS: list[click.Command] = [console, runs, timeline]
+@click.command("jobs")
+@click.argument("run_id", metavar="[RUN]", required=False)
+def jobs(run_id: str | None) -> None:
+    """List scheduled jobs (escalation, re-checks, monitors, reminders), soonest first: of
+    RUN, or of every run."""
+
+    async def work(container: Container) -> list[str]:
+        if run_id is not None:
+            await container.engine.get_run(run_id)  # an unknown run is said, not listed empty
+        found = await container.engine.jobs(run_id)
+        now = container.engine.clock()
+        return [job_line(job, now) for job in found]
+
+    lines = _with_container(work)
+    where = f" for {run_id.upper()}" if run_id else ""
+    click.echo("\n".join(lines) if lines else f"No scheduled jobs{where}.")
+
+
+def job_line(job: ScheduledJob, now: datetime) -> str:
+    """One job as a line: run, kind, when next (and how soon), what it does."""
+    if job.next_at is None:
+        when = "paused"
+    else:
+        soon = interval_words(max(0.0, (job.next_at - now).total_seconds()))
+        when = f"{job.next_at:%Y-%m-%d %H:%M:%S} UTC (in {soon})"
+    return f"{job.run_id:<10} {job.kind:<14} {when:<38} {job.what}"
+
+
+COMMANDS: list[click.Command] = [console, runs, timeline, jobs]

@@ -27,6 +27,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         bot, app = compose(container.engine, settings)
         app_token = _secret(settings.slack_app_token)
         served = await serve(bot, app, host=host, port=port, app_token=app_token)
+        if settings.ops_scheduler:
+            await container.scheduler.start()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -76,4 +78,39 @@ def serve_command(host: str, port: int | None) -> None:
         stop(f"could not listen on {host}:{port or settings.port}: {exc.strerror}", CANNOT_START)
 
 
-COMMANDS = [serve_command]
+async def _schedule(settings: Settings) -> None:
+    from agape_ops.bootstrap import build
+
+    container = await build(settings)
+    try:
+        await container.scheduler.start()
+        if not container.scheduler.leading:
+            click.echo(
+                "agape-ops: another process runs the scheduler now; this one takes over when "
+                "it stops",
+                err=True,
+            )
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+    finally:
+        await container.aclose()
+
+
+@click.command("schedule")
+def schedule_command() -> None:
+    """Run only the scheduler (escalation, re-checks, monitors, reminders), without Slack.
+
+    `serve` runs it too; of several processes on one store, exactly one schedules.
+    """
+    settings = load_settings()
+    try:
+        asyncio.run(_schedule(settings))
+    except AgapeError as exc:
+        stop(exc.message, CANNOT_START)
+
+
+COMMANDS = [serve_command, schedule_command]
