@@ -208,7 +208,7 @@ async def _status(engine: Engine, unit: Unit, run: Run, actor: str) -> Outcome:
         run,
         actor,
         "run.reminded",
-        f"a status update is due: no update on {run.id} for {interval_words(quiet.seconds)} "
+        f"a status update is due: no update on {run.id} for {interval_words(quiet.total_seconds())} "
         f"{said}; post one with `/ops note {run.id} <what changed>`",
         detail={"what": STATUS},
     )
