@@ -204,11 +204,12 @@ async def _status(engine: Engine, unit: Unit, run: Run, actor: str) -> Outcome:
     if quiet < timedelta(seconds=every) * 0.9:  # an update came since: nothing is due yet
         return _nothing(run, "no reminder: an update was posted recently")
     said = "since it opened" if not notes else "since the last one"
+    quiet_words = interval_words(quiet.total_seconds())
     unit.record(
         run,
         actor,
         "run.reminded",
-        f"a status update is due: no update on {run.id} for {interval_words(quiet.total_seconds())} "
+        f"a status update is due: no update on {run.id} for {quiet_words} "
         f"{said}; post one with `/ops note {run.id} <what changed>`",
         detail={"what": STATUS},
     )
