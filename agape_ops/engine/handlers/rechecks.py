@@ -31,6 +31,15 @@ if TYPE_CHECKING:  # the engine imports the handlers' registry
     from agape_ops.engine.engine import Engine
 
 
+def _may_require(engine: Engine, step_id: str) -> bool:
+    """Say whether any loaded runbook has a step of this id with a ``requires:`` check."""
+    for runbook in engine.runbooks.values():
+        step = runbook.step(step_id)
+        if step is not None and step.requires is not None:
+            return True
+    return False
+
+
 async def precondition(engine: Engine, command: RunStep) -> Outcome | None:
     """Run the write's required read with the write's inputs; return why the write may not be
     offered (nothing asked, nothing run, said on the timeline), or None when it may go ahead.
@@ -38,6 +47,8 @@ async def precondition(engine: Engine, command: RunStep) -> Outcome | None:
     Anything that stops the write anyway (a closed run, a refusal, missing or bad inputs) is
     left to the claim, which says so without running the read.
     """
+    if not _may_require(engine, command.step_id):
+        return None  # no loaded runbook guards a step of this id: spare the click a read
     run = await engine.find_run(command.run_id.upper())
     runbook = engine.runbooks.get(run.runbook_id) if run else None
     step = runbook.step(command.step_id) if runbook else None
