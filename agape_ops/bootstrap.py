@@ -112,7 +112,13 @@ class OneLineFormatter(logging.Formatter):
 
 
 #: Libraries whose own log lines repeat what the adapters already report, in their words.
-_CHATTY = {"psycopg.pool": logging.CRITICAL, "psycopg": logging.ERROR, "httpx": logging.WARNING}
+_CHATTY = {
+    "psycopg.pool": logging.CRITICAL,
+    "psycopg": logging.ERROR,
+    "httpx": logging.WARNING,
+    # "Running job ..." twice a job at INFO: the timeline says what a job did.
+    "apscheduler": logging.WARNING,
+}
 
 
 def configure_logging(settings: Settings, redactor: Redactor) -> None:
