@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from agape_ops.runbooks.strict import Strict
+from agape_ops.runbooks.strict import Strict as Strict  # noqa: PLC0414 - re-exported
 from agape_ops.runbooks.timing import (
     LEAST_INTERVAL_S,
     Monitor,
