@@ -383,7 +383,7 @@ FINDING_EXAMPLES: dict[str, tuple[StepResult, ...]] = {
     "database-failover/replication_lag": (
         rows({"client_addr": "10.0.0.6", "state": "streaming", "sent_lsn": "0/3000060",
               "write_lsn": "0/3000060", "replay_lsn": "0/3000060", "sync_state": "async",
-              "replay_lag": None}),
+              "replay_lag": None, "worst_lag_s": 0.0}),
         rows()),
     "inventory-oversell/correct_stock": (
         with_rows([{"sku": "TEE-BLK-M", "stock": -3}], rows_changed=1, preview_count=1),),
