@@ -17,7 +17,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, nodes
 
 from agape_ops.errors import Problem, RunbookError, RunbookValidationError
-from agape_ops.runbooks import sql
+from agape_ops.runbooks import lint_watch, sql
 from agape_ops.runbooks.fields import COMMON, FIELDS, action_of, prometheus_labels
 from agape_ops.runbooks.hazards import (
     ADMIN_PREFIX,
@@ -166,6 +166,8 @@ class _Linter:
         return sorted(unique, key=lambda p: (p.line, p.column, p.message))
 
     def triggers_and_inputs(self) -> None:
+        for where, message in lint_watch.recheck_problems(self.runbook):
+            self.add(where, message)
         for j, trigger in enumerate(self.runbook.triggers):
             if trigger.text is not None and (error := _regex_error(trigger.text)):
                 self.add(("triggers", j, "text"), f"trigger text is not a valid regex: {error}")
@@ -190,6 +192,8 @@ class _Linter:
         self.risk(step, loc)
         for where, message in guard_problems(self.runbook, step, loc, self.order):
             self.add(where, message)
+        for where, message in lint_watch.watch_problems(self.runbook, step, loc):
+            self.add(where, message)
         columns: frozenset[str] | None = None
         if step.postgres is not None:
             analysis = sql.analyse(step.postgres, writes=step.changes_things)
@@ -203,6 +207,8 @@ class _Linter:
         for key in ("when", "finding"):
             if (text := getattr(step, key)) is not None:
                 self.template((*loc, key), text, label=key)
+        for where, label, text in lint_watch.watch_expressions(step, loc):
+            self.template(where, text, label=label)
         for where, text in _parameters(step, loc):
             label = ".".join(str(p) for p in where[2:])
             self.template(where, text, label=label, parameter=True)
@@ -277,7 +283,7 @@ class _Linter:
     def template(self, loc: Loc, source: str, *, label: str, parameter: bool = False) -> None:
         """Check one template or condition of the step being linted (``self.current``)."""
         step, index, known = self.current
-        expression = label == "when"
+        expression = label in lint_watch.EXPRESSIONS
         try:
             error = syntax_error(source, expression=expression) or _unknown_filter(
                 source, expression=expression

@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from agape_ops.runbooks.strict import Strict
+from agape_ops.runbooks.strict import Strict as Strict  # noqa: PLC0414 - re-exported
 from agape_ops.runbooks.timing import (
     LEAST_INTERVAL_S,
     Monitor,
     PrometheusRange,
     check_duration,
+    unit_required,
 )
 
 IDENT = r"^[a-z][a-z0-9_]*$"
@@ -391,6 +392,11 @@ class Runbook(Strict):
         default=None,
         description="While a run is open, run its detection checks again this often (5m).",
     )
+
+    @field_validator("recheck", mode="before")
+    @classmethod
+    def _recheck_unit(cls, value: object) -> object:
+        return unit_required(value)
 
     @field_validator("recheck")
     @classmethod

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from agape_ops.runbooks.model import Severity
 from agape_ops.runbooks.strict import Strict
-from agape_ops.runbooks.timing import check_duration, duration_seconds
+from agape_ops.runbooks.timing import check_duration, duration_seconds, unit_required
 
 #: A Slack user id (``U…``, ``W…`` on Enterprise Grid) or user group id (``S…``).
 SLACK_ID = r"^[UWS][A-Z0-9]+$"
@@ -29,13 +30,24 @@ class Dashboard(Strict):
     note: str | None = None
 
 
+def _at(where: int | str, message: str, value: object) -> ValidationError:
+    """Return an error placed at one item (index or key) of the field being validated, so the
+    team file's problem names that item's line rather than the whole list's."""
+    error = PydanticCustomError("value_error", message)
+    return ValidationError.from_exception_data(
+        "team", [InitErrorDetails(type=error, loc=(where,), input=value)]
+    )
+
+
 def _slack_ids(ids: list[str]) -> list[str]:
-    for value in ids:
+    for i, value in enumerate(ids):
         if not re.fullmatch(SLACK_ID, value):
-            raise ValueError(
+            raise _at(
+                i,
                 f"{value!r} is not a Slack user or user group id: write U… or W… for a person "
                 "and S… for a user group (Slack shows them under Copy member ID / the group's "
-                "URL), not a name or an @handle"
+                "URL), not a name or an @handle",
+                value,
             )
     return ids
 
@@ -49,6 +61,11 @@ class Escalation(Strict):
     severities: list[Severity] = Field(
         default_factory=list, description="The severities this level pages for (default: all)."
     )
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after_unit(cls, value: object) -> object:
+        return unit_required(value)
 
     @field_validator("after")
     @classmethod
@@ -87,14 +104,33 @@ class Reminders(Strict):
         description="After resolution: how often to remind of the post-incident checklist.",
     )
 
+    @field_validator("status_update", mode="before")
+    @classmethod
+    def _status_units(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for severity, every in value.items():
+                try:
+                    unit_required(every)
+                except ValueError as exc:
+                    raise _at(str(severity), str(exc), every) from None
+        return value
+
     @field_validator("status_update")
     @classmethod
     def _status(cls, value: dict[str, str]) -> dict[str, str]:
         for severity, every in value.items():
             if severity not in set(Severity):
-                raise ValueError(f"{severity!r} is not a severity (sev1 … sev4)")
-            check_duration(every, least_s=60)
+                raise _at(severity, f"{severity!r} is not a severity (sev1 … sev4)", severity)
+            try:
+                check_duration(every, least_s=60)
+            except ValueError as exc:
+                raise _at(severity, str(exc), every) from None
         return value
+
+    @field_validator("post_incident", mode="before")
+    @classmethod
+    def _post_unit(cls, value: object) -> object:
+        return unit_required(value)
 
     @field_validator("post_incident")
     @classmethod
@@ -127,11 +163,18 @@ class Team(Strict):
     @classmethod
     def _levels_in_order(cls, value: list[Escalation]) -> list[Escalation]:
         for severity in Severity:
-            delays = [level.after_s for level in _for(value, severity)]
-            if delays != sorted(delays) or len(set(delays)) != len(delays):
-                raise ValueError(
-                    f"the {severity} levels must each come later than the one before it"
-                )
+            earlier: Escalation | None = None
+            for i, level in enumerate(value):
+                if level.severities and severity not in level.severities:
+                    continue
+                if earlier is not None and level.after_s <= earlier.after_s:
+                    raise _at(
+                        i,
+                        f"level {i + 1} pages {severity} no later than the level before it "
+                        f"(after {_delay(earlier)}): each level must come later than the last",
+                        level.after or level.after_minutes,
+                    )
+                earlier = level
         return value
 
     @field_validator("responders", "approvers")
@@ -142,6 +185,10 @@ class Team(Strict):
     def escalation_for(self, severity: str) -> list[Escalation]:
         """Return the levels paged for a run of this severity, first level first."""
         return _for(self.escalation, severity)
+
+
+def _delay(level: Escalation) -> str:
+    return level.after or f"{level.after_minutes} minutes"
 
 
 def _for(levels: list[Escalation], severity: str) -> list[Escalation]:

@@ -32,6 +32,16 @@ def duration_seconds(duration: str) -> float:
     return float(sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(duration)))
 
 
+def unit_required(value: object) -> object:
+    """Refuse a bare number where a duration belongs (``after: 10``), saying how to write it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # pydantic reports a ValueError as the value's problem (a TypeError would escape)
+        raise ValueError(  # noqa: TRY004
+            f"{value} has no unit: write {value}m for minutes, {value}s for seconds"
+        )
+    return value
+
+
 def check_duration(value: str, *, least_s: float = 0.0, most_s: float | None = None) -> str:
     """Accept a duration (``30s``, ``10m``, ``1h30m``) within bounds, or say what is wrong."""
     if not re.fullmatch(DURATION_PATTERN, value):
@@ -108,6 +118,11 @@ class Monitor(Strict):
         default=None, description="Expression over the result: the number shown with its trend."
     )
     unit: str = Field(default="", max_length=12, description="Shown after the figure (s, %).")
+
+    @field_validator("every", "for_", mode="before")
+    @classmethod
+    def _unit(cls, value: object) -> object:
+        return unit_required(value)
 
     @field_validator("every")
     @classmethod

@@ -71,6 +71,8 @@ def test_there_is_a_broken_fixture_for_every_check() -> None:
         "row-actions",
         "references-from",
         "misplaced-guards",
+        "monitor",
+        "recheck-nothing",
     ):
         assert required in names
 

@@ -383,7 +383,7 @@ FINDING_EXAMPLES: dict[str, tuple[StepResult, ...]] = {
     "database-failover/replication_lag": (
         rows({"client_addr": "10.0.0.6", "state": "streaming", "sent_lsn": "0/3000060",
               "write_lsn": "0/3000060", "replay_lsn": "0/3000060", "sync_state": "async",
-              "replay_lag": None}),
+              "replay_lag": None, "worst_lag_s": 0.0}),
         rows()),
     "inventory-oversell/correct_stock": (
         with_rows([{"sku": "TEE-BLK-M", "stock": -3}], rows_changed=1, preview_count=1),),
@@ -459,6 +459,10 @@ def _templates(step: Step) -> list[tuple[str, str, bool]]:
         found.append(("when", step.when, True))
     if step.finding is not None:
         found.append(("finding", step.finding, False))
+    if step.monitor is not None:
+        for key in ("until", "figure"):
+            if (source := getattr(step.monitor, key)) is not None:
+                found.append((f"monitor.{key}", source, True))
     found.extend(("parameter", source, False) for source in _parameters(step))
     return found
 
@@ -875,3 +879,132 @@ def test_a_queue_that_does_not_exist_is_a_problem_not_an_empty_queue() -> None:
         "Email queue backlog: none to count, the queue does not exist; invoice queue backlog: "
         "none to count, the queue does not exist; email: no such queue in Redis"
     )
+
+
+# --- monitors and re-checks -------------------------------------------------------------------
+
+#: The seed's "Monitor ..." steps that keep watching: (every, for) at most, and results where the
+#: monitor stops (recovered) and where it goes on, with the figure each shows.
+MONITORS: dict[str, tuple[tuple[StepResult, Any], tuple[StepResult, Any]]] = {
+    "database-failover/replication_lag": (
+        (
+            one_row(
+                client_addr="10.0.0.6",
+                state="streaming",
+                sent_lsn="0/3",
+                write_lsn="0/3",
+                replay_lsn="0/3",
+                sync_state="async",
+                replay_lag=None,
+                worst_lag_s=2.5,
+            ),
+            2.5,
+        ),
+        (
+            one_row(
+                client_addr="10.0.0.6",
+                state="streaming",
+                sent_lsn="0/9",
+                write_lsn="0/9",
+                replay_lsn="0/3",
+                sync_state="async",
+                replay_lag="00:00:42",
+                worst_lag_s=42.0,
+            ),
+            42.0,
+        ),
+    ),
+    "payment-gateway-outage/paystack_status_recheck": (
+        (status_page("none", []), 0),
+        (status_page("major", ["Card payments failing", "Delayed webhooks"]), 2),
+    ),
+    "high-error-rate/watch_error_rate": (
+        (prom_range(0.07, 0.004, "falling"), 0.4),
+        (prom_range(0.07, 0.0312, "falling"), 3.12),
+    ),
+    "high-error-rate/response_times": ((prom_value(0.42), 420), (prom_value(2.3), 2300)),
+}
+
+
+def test_the_seed_monitors_are_the_only_monitors() -> None:
+    watched = {_key(r, s) for r, s in all_steps() if s.monitor is not None}
+    assert watched == set(MONITORS)
+
+
+@pytest.mark.parametrize("key", MONITORS)
+def test_seed_monitor_watches_often_enough_for_long_enough(key: str) -> None:
+    monitor = _step(key).monitor
+    assert monitor is not None
+    assert 30 <= monitor.every_s <= 120  # often enough to see a trend, not hammering
+    assert 15 * 60 <= monitor.for_s <= 4 * 3600
+    assert monitor.for_s / monitor.every_s >= 10  # enough points for a sparkline
+    assert monitor.until is not None
+    assert monitor.figure is not None
+
+
+@pytest.mark.parametrize("key", MONITORS)
+def test_seed_monitor_stops_when_recovered_and_shows_its_figure(key: str) -> None:
+    step = _step(key)
+    assert step.monitor is not None
+    assert step.monitor.until is not None
+    assert step.monitor.figure is not None
+    (recovered, shown_then), (ongoing, shown_now) = MONITORS[key]
+    assert bool(evaluate(step.monitor.until, scope(recovered))) is True
+    assert bool(evaluate(step.monitor.until, scope(ongoing))) is False
+    assert evaluate(step.monitor.figure, scope(recovered)) == pytest.approx(shown_then)
+    assert evaluate(step.monitor.figure, scope(ongoing)) == pytest.approx(shown_now)
+    if step.when is not None:  # recovered is the problem absent, and the other way round
+        assert bool(evaluate(step.when, scope(recovered))) is False
+        assert bool(evaluate(step.when, scope(ongoing))) is True
+
+
+@pytest.mark.parametrize(
+    ("key", "result"),
+    [
+        ("database-failover/replication_lag", rows()),  # no standby streaming: nothing caught up
+        ("high-error-rate/watch_error_rate", prom_range(None, None, None)),  # nothing measured
+        ("high-error-rate/response_times", prom_value(None)),
+    ],
+)
+def test_seed_monitor_goes_on_without_a_figure_when_nothing_is_measured(
+    key: str, result: StepResult
+) -> None:
+    monitor = _step(key).monitor
+    assert monitor is not None
+    assert monitor.until is not None
+    assert monitor.figure is not None
+    assert bool(evaluate(monitor.until, scope(result))) is False
+    assert evaluate(monitor.figure, scope(result)) is None
+
+
+def test_the_monitor_units_name_what_the_figure_counts() -> None:
+    units = {key: monitor.unit for key in MONITORS if (monitor := _step(key).monitor)}
+    assert units == {
+        "database-failover/replication_lag": "s",
+        "payment-gateway-outage/paystack_status_recheck": "",
+        "high-error-rate/watch_error_rate": "%",
+        "high-error-rate/response_times": "ms",
+    }
+
+
+#: Every runbook re-checks its detection while open, but security-incident: its reads count
+#: over the last hour or day and come back clear as time passes, contained or not.
+RECHECK = {
+    "payment-gateway-outage": "5m",
+    "failed-webhook-processing": "10m",
+    "database-failover": "2m",
+    "inventory-oversell": "5m",
+    "security-incident": None,
+    "high-error-rate": "5m",
+    "queue-backlog": "5m",
+}
+
+
+@pytest.mark.parametrize(("runbook_id", "every"), RECHECK.items(), ids=list(RECHECK))
+def test_recheck_is_set_where_its_checks_mean_the_incident_is_over(
+    runbook_id: str, every: str | None
+) -> None:
+    loaded = runbook(runbook_id)
+    assert loaded.recheck == every
+    assert loaded.recheck_steps(), "every runbook has detection checks with a condition"
+    assert all(s.alert is None and s.when is not None for s in loaded.recheck_steps())
