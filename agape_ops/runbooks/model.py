@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from agape_ops.runbooks.strict import Strict as Strict  # noqa: PLC0414 - re-exported
+from agape_ops.runbooks.strict import Strict
 from agape_ops.runbooks.timing import (
     LEAST_INTERVAL_S,
     Monitor,
@@ -429,9 +429,16 @@ class Runbook(Strict):
         return None
 
     def recheck_steps(self) -> list[Step]:
-        """Return the checks a re-check runs again: the automatic reads with a condition, but
-        not those over the alert itself (its figures do not change after it fired)."""
-        return [s for s in self.auto_steps() if s.when is not None and s.alert is None]
+        """Return the checks a re-check runs again: the detection section's automatic reads
+        with a condition, but not those over the alert itself (its figures do not change after
+        it fired). Diagnosis reads are left out: a cause (a heap that grew) need not clear for
+        the incident to be over."""
+        detection = {s.id for s in self.detection}
+        return [
+            s
+            for s in self.auto_steps()
+            if s.id in detection and s.when is not None and s.alert is None
+        ]
 
     def auto_steps(self) -> list[Step]:
         """Return the steps that run by themselves when a run opens.
