@@ -26,8 +26,13 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/agape-ops lint runbooks/
 
+# Tests run in parallel worker processes (pytest-xdist): each test makes its own scratch
+# databases, Redis logical database and ports, so they never see each other. Most wait on
+# PostgreSQL, Redis or a subprocess, so more workers than cores pays: TEST_WORKERS=1 runs serially.
+TEST_WORKERS ?= 4
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 unit: install
 	$(BIN)/pytest tests/unit
