@@ -60,7 +60,7 @@ def test_check_shows_details_as_they_are_never_as_markup(
     result = agape(store, tmp_path, "check")
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{folder}/ops.db (schema v2)" in result.stdout
+    assert f"{folder}/ops.db (schema v3)" in result.stdout
 
 
 def test_an_empty_secret_key_is_not_configured_rather_than_failing(
