@@ -83,10 +83,12 @@ def test_a_monitor_that_recovered_or_ran_out_of_time_says_which() -> None:
     assert step is not None
     met = monitor_view(step, drain("met", [5, 0], stopped_at=at(2)))
     expired = monitor_view(step, drain("expired", [5, 6], stopped_at=at(60)))
-    assert met is not None and expired is not None
+    assert met is not None
+    assert expired is not None
     assert met.state_words == "recovered at 03:02 UTC: the condition holds"
     assert expired.state_words == "stopped at 04:00 UTC: time ran out before it recovered"
-    assert not met.watching and not expired.watching
+    assert not met.watching
+    assert not expired.watching
 
 
 def test_a_monitor_whose_last_sample_failed_says_so_and_shows_a_gap() -> None:
@@ -101,7 +103,8 @@ def test_a_monitor_whose_last_sample_failed_says_so_and_shows_a_gap() -> None:
 def test_a_step_that_is_no_monitor_has_no_monitor_view_and_one_not_run_yet_says_so() -> None:
     assert monitor_view(RUNBOOK.step("backlog"), None) is None  # type: ignore[arg-type]
     fresh = monitor_view(RUNBOOK.step("drain"), None)  # type: ignore[arg-type]
-    assert fresh is not None and fresh.state == ""
+    assert fresh is not None
+    assert fresh.state == ""
     assert fresh.line.startswith("not watching yet")
 
 
