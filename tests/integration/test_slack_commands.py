@@ -454,7 +454,8 @@ async def test_app_home_lists_open_runs_the_runbooks_and_who_is_on_call(
     assert "INC-2" not in shown  # resolved: no longer open
     for title in TITLES:
         assert f"*{title}*" in shown
-    assert "Level 1 (after 10 min): <!subteam^S0000ONCALL>" in shown
-    assert "Level 2 (after 30 min): <!subteam^S0000DEVOPS>" in shown
+    assert "Level 1 (after 5 min): <!subteam^S0000ONCALL>" in shown
+    assert "Level 2 (after 15 min): <@U0000DEVOPS>" in shown
+    assert "Level 3 (after 30 min, sev1/sev2 only): <@U00000CTO>" in shown
     assert "DevOps Lead: devops@agapelooks.com" in shown
     assert world.slack.block_errors == []
