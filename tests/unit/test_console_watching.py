@@ -3,17 +3,23 @@ figure and trend on its step's row, the scheduled jobs, and the scheduler's time
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 from rich.console import Console, RenderableType
 from watch_runbook import watch_runbook
 
+from agape_ops.engine.engine import Engine, Listener
 from agape_ops.engine.records import Event, Run, RunState, ScheduledJob, StepRecord, StepState
 from agape_ops.engine.views import RunView, run_view
 from agape_ops.runbooks.loader import load_team_file
 from agape_ops.surfaces.console import render
+from agape_ops.surfaces.console.repl import Session
+from agape_ops.surfaces.console.terminal import Terminal
 
 ROOT = Path(__file__).resolve().parents[2]
 TEAM = load_team_file(ROOT / "team.yaml")
@@ -124,3 +130,60 @@ def test_the_schedulers_events_read_as_lines_with_their_own_marks() -> None:
     assert text_of(render.event_line(recheck)).strip() == "03:00:00 ✓ bot: 0 waiting  [recheck]"
     stopped = Event("INC-7", T0, "bot", "monitor.stopped", "“Backlog draining” recovered")
     assert text_of(render.event_line(stopped)).startswith("03:00:00 ◉ bot: “Backlog draining”")
+
+
+def test_status_in_a_session_shows_the_watch_the_monitor_and_the_jobs() -> None:
+    samples = [[T0.isoformat(), figure, "failed"] for figure in (5, 4)]
+    ends = (T0 + timedelta(hours=1)).isoformat()
+    record = StepRecord(
+        "INC-7",
+        "drain",
+        StepState.FAILED,
+        monitor={"round": 1, "state": "watching", "ends_at": ends, "samples": samples},
+    )
+    view = view_of({"escalated": 1, "escalated_at": T0.isoformat()}, {"drain": record})
+    job = ScheduledJob(
+        "escalate:INC-7:2",
+        "INC-7",
+        "escalate",
+        "page level 2 (U0000DEVOPS) unless acknowledged",
+        T0 + timedelta(minutes=15),
+    )
+    asked: list[str | None] = []
+
+    async def nothing(*_: object) -> None:
+        return None
+
+    async def get_run(_: str) -> Run:
+        return view.run
+
+    async def view_now(_: str) -> RunView:
+        return view
+
+    async def jobs(run_id: str | None = None) -> list[ScheduledJob]:
+        asked.append(run_id)
+        return [job]
+
+    def subscribe(_: Listener) -> None:
+        return None
+
+    engine = SimpleNamespace(
+        subscribe=subscribe,
+        reap_interrupted=nothing,
+        run_prefix="INC",
+        get_run=get_run,
+        view=view_now,
+        jobs=jobs,
+    )
+    printed = io.StringIO()
+    terminal = Terminal(Console(file=printed, width=240), read_line=input)
+    session = Session(cast(Engine, engine), terminal, actor="alice", call=asyncio.run)
+
+    session.handle("status INC-7")
+
+    shown = printed.getvalue()
+    assert not terminal.failed, shown
+    assert "watch: paged level 1 of 3 at 03:00 UTC" in shown
+    assert "monitor: 4 webhooks █▁ · watching until 04:00 UTC" in shown
+    assert "next: page level 2 (U0000DEVOPS) unless acknowledged at 03:15 UTC" in shown
+    assert asked == ["INC-7"]
