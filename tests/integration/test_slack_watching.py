@@ -221,6 +221,32 @@ async def test_a_monitor_keeps_one_message_edited_in_place_and_ends_saying_why(
     assert "monitor:drain:1" in (await engine.get_run(run.id)).surface
 
 
+async def test_a_monitor_whose_time_runs_out_says_so_in_its_message_and_the_thread(
+    world: World, backend_db: str
+) -> None:
+    thread, run = await opened(world, backend_db)
+    engine = world.container.engine
+    await engine.execute(RunStep(run.id, "drain", RESPONDER, "press-drain"))
+    (message,) = await world.slack.wait_for(
+        lambda _: monitor_messages(world, thread), what="the monitor's message"
+    )
+
+    later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    engine.clock = lambda: later  # the controllable clock: past the monitor's hour
+    await engine.execute(RunStep(run.id, "drain", BOT, "monitor:1", purpose="monitor"))
+    said = await world.reply_saying(thread, "without it recovering")
+    final = await world.slack.wait_for(showing(world, thread, "time ran out"), what="expired")
+    await world.settle()
+
+    assert final
+    (edited,) = monitor_messages(world, thread)
+    assert edited["ts"] == message["ts"]
+    assert "⌛" in header_of(edited)
+    assert "⌛" in words(said)
+    outcome = await engine.execute(RunStep(run.id, "drain", BOT, "monitor:2", purpose="monitor"))
+    assert "not being watched" in outcome.message  # stopped: no more samples
+
+
 # --- reminders --------------------------------------------------------------------------------
 
 
