@@ -10,7 +10,7 @@ The console formats it for a terminal; the Slack surface formats the same view a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -28,6 +28,7 @@ from agape_ops.engine.records import ACTIVE_STATES, Approval, Run, RunState, Ste
 from agape_ops.engine.resolving import resolve_question, unsettled_now
 from agape_ops.engine.results import StepResult
 from agape_ops.engine.steps import confirm_text, written_command
+from agape_ops.engine.watch_views import MonitorView, WatchView, monitor_view, run_watch
 from agape_ops.errors import InputError, UnknownStep
 from agape_ops.runbooks.model import SECTION_TITLES, Risk, Runbook, Step
 from agape_ops.runbooks.team import Contact, Dashboard, Team
@@ -179,6 +180,7 @@ class StepView:
     two_person: bool = False
     attempts: int = 0  # how many times it has run: a press says which state it saw
     by_hand: str | None = None  # shell off: the command to copy; a press only hands it over
+    monitor: MonitorView | None = None  # a monitor step's watch (engine/watch_views.py)
 
     @property
     def changes(self) -> bool:
@@ -217,6 +219,7 @@ class RunView:
     contacts: tuple[Contact, ...] = ()
     dashboards: tuple[Dashboard, ...] = ()
     runbook_loaded: bool = True
+    watch: WatchView = field(default_factory=WatchView)  # escalation, re-checks (watch_views)
 
     @property
     def active(self) -> bool:
@@ -381,6 +384,7 @@ def _step_view(
         two_person=step.two_person,
         attempts=record.attempts if record else 0,
         by_hand=by_hand,
+        monitor=monitor_view(step, record),
     )
 
 
@@ -479,4 +483,5 @@ def run_view(
         contacts=tuple(team.contacts),
         dashboards=tuple(team.dashboards),
         runbook_loaded=runbook is not None,
+        watch=run_watch(run.watch, run.severity, runbook, team),
     )

@@ -13,15 +13,24 @@ from typing import Any
 
 import pytest
 from block_kit_limits import message_problems, view_problems
+from watch_runbook import watch_runbook
 
-from agape_ops.engine.records import Approval, Event, Run, RunState, StepRecord, StepState
+from agape_ops.engine.records import (
+    Approval,
+    Event,
+    Run,
+    RunState,
+    ScheduledJob,
+    StepRecord,
+    StepState,
+)
 from agape_ops.engine.results import StepResult
 from agape_ops.engine.views import RunView, Style, run_view
 from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.loader import load_team_file
 from agape_ops.runbooks.model import Risk, Runbook
 from agape_ops.runbooks.team import Team
-from agape_ops.surfaces.slack import blocks, card, ids, modals, replies
+from agape_ops.surfaces.slack import blocks, card, ids, modals, replies, watching
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog([ROOT / "runbooks"])
@@ -351,3 +360,54 @@ def test_with_shell_off_a_shell_step_shows_its_command_and_its_reply_is_a_code_b
     assert texts[0].startswith(f"📋 *{step.number}. Clear dead jobs* — handed over\n")
     assert texts[1] == "```node scripts/clear-failed-jobs.js```"
     assert message_problems({"blocks": reply, "text": "t"}) == []
+
+
+@pytest.mark.parametrize("state", [RunState.OPEN, RunState.ACKNOWLEDGED, RunState.RESOLVED])
+def test_the_schedulers_messages_are_within_block_kit_limits_and_escaped(state: RunState) -> None:
+    runbook = watch_runbook()
+    run = Run("INC-7", 7, runbook.id, HOSTILE, "sev1", state, "U1", T0)
+    run.watch = {"escalated": 3, "escalated_at": T0.isoformat(), "clear": False, "flaps": 40}
+    samples = [[T0.isoformat(), i * 1e9 if i % 3 else None, "failed"] for i in range(30)]
+    drain = StepRecord(
+        "INC-7",
+        "drain",
+        StepState.ERROR,
+        finding=HOSTILE * 20,
+        monitor={"round": 1, "state": "watching", "ends_at": T0.isoformat(), "samples": samples},
+    )
+    view = run_view(run, runbook, {"drain": drain}, [], TEAM, now=T0 + timedelta(minutes=5))
+    step = view.step("drain")
+
+    def said(kind: str, **detail: Any) -> Event:
+        return Event("INC-7", T0 + timedelta(minutes=9), "bot", kind, HOSTILE * 20, detail=detail)
+
+    notify = ["S0000ONCALL", "U0000DEVOPS", "<!channel>", HOSTILE] * 10
+    jobs = [ScheduledJob(f"j{i}", "INC-7", "escalate", HOSTILE, T0) for i in range(200)]
+    built = {
+        "card": card.card(view),
+        "page": watching.escalation_reply(
+            view, said("run.escalated", level=2, of=3, notify=notify)
+        ),
+        "cleared": watching.cleared_reply(view, said("run.cleared", told=True, flaps=0)),
+        "returned": watching.returned_reply(said("run.returned", told=True, flaps=1)),
+        "status": watching.reminder_reply(view, said("run.reminded", what="status")),
+        "left": watching.reminder_reply(
+            view, said("run.reminded", what="post_incident", left=[HOSTILE] * 60)
+        ),
+        "monitor": watching.monitor_message(view, step),
+        "stopped": watching.monitor_stopped_reply(step, said("monitor.stopped")),
+        "jobs": [blocks.section(watching.jobs_text(jobs))],
+    }
+    for name, content in built.items():
+        message = {"blocks": content, "text": blocks.message_text(content)}
+        assert message_problems(message) == [], name
+        assert_escaped(content)
+    assert "<!subteam^S0000ONCALL>" in str(built["page"])
+    assert "<@U0000DEVOPS>" in str(built["page"])
+    assert len(watching.monitor_text(step)) <= blocks.MAX_FALLBACK
+    assert "flapping (40 returns)" in str(built["card"])
+    assert "📈" in card.step_line(step)
+    has_ack = "Acknowledge" in str(built["page"])
+    assert has_ack is (state is RunState.OPEN)  # the card's own button, while it is open
+    has_resolve = "Resolve" in str(built["cleared"])
+    assert has_resolve is (state is not RunState.RESOLVED)

@@ -20,10 +20,11 @@ from rich.text import Text
 
 from agape_ops.engine.headline import Rank
 from agape_ops.engine.ports import Probe
-from agape_ops.engine.records import Event, Run, StepState
+from agape_ops.engine.records import Event, Run, ScheduledJob, StepState
 from agape_ops.engine.results import StepResult, cell_text
 from agape_ops.engine.steps import Plan
 from agape_ops.engine.views import RunView, StepView
+from agape_ops.engine.watch_views import figure_words, job_lines
 from agape_ops.runbooks.model import Risk, Runbook
 from agape_ops.runbooks.team import Contact, Dashboard
 
@@ -51,6 +52,16 @@ EVENT_MARKS: dict[str, tuple[str, str]] = {
     "refused": ("✗", "red"),
     "skipped": ("↷", "dim"),
     "handed_over": ("⇢", "cyan"),
+}
+
+#: How the scheduler's events are marked (they have no outcome).
+WATCH_MARKS: dict[str, tuple[str, str]] = {
+    "run.escalated": ("⚑", "magenta"),
+    "run.cleared": ("✓", "green"),
+    "run.returned": ("!", "yellow"),
+    "run.reminded": ("⏰", "cyan"),
+    "monitor.started": ("◔", "cyan"),
+    "monitor.stopped": ("◉", "cyan"),
 }
 
 
@@ -128,10 +139,32 @@ def _state(step: StepView) -> Text:
 
 def _finding(step: StepView) -> Text:
     if step.finding:
-        return plain(step.finding)
-    if step.by_hand:  # shell off: the command is there to copy from the start
-        return plain(f"run by hand: {step.by_hand}", style="cyan")
-    return plain(step.description or "", style="dim")
+        found = plain(step.finding)
+    elif step.by_hand:  # shell off: the command is there to copy from the start
+        found = plain(f"run by hand: {step.by_hand}", style="cyan")
+    else:
+        found = plain(step.description or "", style="dim")
+    if step.monitor is not None and step.monitor.state:  # a monitor: its figure and trend
+        found.append("\n")
+        found.append(clean(f"monitor: {step.monitor.line}"), style="cyan")
+    return found
+
+
+def watch_line(view: RunView) -> Text | None:
+    """The run's watch: pages sent, re-checks clear or showing the problem, flapping."""
+    if not view.watch.line:
+        return None
+    return Text(clean(f"watch: {view.watch.line}"), style="cyan")
+
+
+def jobs_lines(jobs: Sequence[ScheduledJob]) -> Text | None:
+    """The jobs scheduled for a run: what each does next, and when."""
+    if not jobs:
+        return None
+    text = Text("Scheduled", style="bold")
+    for line in job_lines(jobs):
+        text.append(f"\n  {clean(line)}")
+    return text
 
 
 def walkthrough(view: RunView) -> Table:
@@ -251,7 +284,7 @@ def checklist(step: StepView) -> RenderableType:
 
 def event_line(event: Event) -> Text:
     """Show one timeline event as it happens: when, who, what, how it went, how long it took."""
-    mark, style = EVENT_MARKS.get(event.outcome or "", ("·", ""))
+    mark, style = EVENT_MARKS.get(event.outcome or "", WATCH_MARKS.get(event.kind, ("·", "")))
     if event.kind == "step.rehearsed":
         mark, style = "◇", "magenta"
     line = Text()
@@ -261,6 +294,11 @@ def event_line(event: Event) -> Text:
     line.append(clean(event.summary), style=style if style in ("red", "magenta") else "")
     if event.duration_ms is not None:
         line.append(f"  ({event.duration_ms} ms)", style="dim")
+    why = event.detail.get("purpose")
+    if why in ("recheck", "monitor"):  # the scheduler ran it: say so, and a monitor's figure
+        figure = event.detail.get("figure")
+        shown = f", figure {figure_words(figure)}" if isinstance(figure, int | float) else ""
+        line.append(f"  [{why}{shown}]", style="dim")
     return line
 
 

@@ -241,7 +241,11 @@ class Session:
         self.terminal.show(render.run_header(view.run))
         if (top := render.headline(view)) is not None:
             self.terminal.show(top)
+        if (watch := render.watch_line(view)) is not None:
+            self.terminal.show(watch)
         self.terminal.show(render.walkthrough(view))
+        if (jobs := render.jobs_lines(self.call(self.engine.jobs(run_id)))) is not None:
+            self.terminal.show(jobs)
         if results:  # what the automatic checks found, and the rows a person can act on
             for step in view.steps:
                 result = step.result

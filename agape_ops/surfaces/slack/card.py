@@ -80,7 +80,26 @@ def step_line(step: StepView) -> str:
         line += f" — run by hand: `{command}`"
     elif step.state is not StepState.PENDING:
         line += f" — {escape(step.state_words)}"
-    return line
+    return line + monitor_suffix(step)
+
+
+def monitor_suffix(step: StepView) -> str:
+    """A monitor's latest figure and trend for its line on the card ("" when not a monitor)."""
+    if step.monitor is None or not step.monitor.state:
+        return ""
+    return f" · 📈 {escape(step.monitor.line)}"
+
+
+def watch_line(view: RunView) -> str:
+    """The card's line about the run's watch: pages sent, re-checks clear or not, flapping."""
+    parts = []
+    watch = view.watch
+    if watch.escalation_words:
+        parts.append(f"📟 {escape(watch.escalation_words)}")
+    if watch.recheck_words:
+        mark = "🟢" if watch.clear else "🔴" if watch.clear is False else "🔁"
+        parts.append(f"{mark} {escape(watch.recheck_words)}")
+    return " · ".join(parts)
 
 
 def step_label(step: StepView) -> str:
@@ -137,6 +156,8 @@ def card(view: RunView) -> list[Block]:
     """The run card: one message in the thread, updated in place as the run moves."""
     run = view.run
     blocks: list[Block] = [header(run_title(run)), section(status_line(view))]
+    if watching := watch_line(view):
+        blocks.append(context(watching))
     if view.headline.items:
         blocks.append(section(f"*What is wrong now*\n{wrong_now(view.headline.items)}"))
     if not view.runbook_loaded:

@@ -19,7 +19,7 @@ from agape_ops.engine.views import RunView, StepView
 from agape_ops.errors import AgapeError
 from agape_ops.surfaces.ops_actions import DIRECT, commands_for
 from agape_ops.surfaces.ops_command import OpsCommand, OpsUsage, usage_lines
-from agape_ops.surfaces.slack import blocks, card, ids, modals, replies
+from agape_ops.surfaces.slack import blocks, card, ids, modals, replies, watching
 from agape_ops.surfaces.slack.bot import RESPONSE_URL, Press, SlackBot
 from agape_ops.surfaces.slack.clicks import Clicks
 from agape_ops.surfaces.slack.relay import where
@@ -114,7 +114,7 @@ class Commands:
         view = await self.bot.engine.view(run.id)
         thread = where(run)[1]
         if name == "status":
-            await self.bot.tell(user, channel, card.card_text(view), content=card.card(view))
+            await self._status(view, user, channel)
         elif name == "timeline":
             await self.bot.export(run, user, channel, thread, parsed.text or "md")
         elif name == "run":
@@ -146,6 +146,13 @@ class Commands:
                     return
                 said.append(outcome.message)
             await self.bot.tell(user, channel, "✅ " + "; ".join(said))
+
+    async def _status(self, view: RunView, user: str, channel: str | None) -> None:
+        """A run's card, with the jobs scheduled for it under its status line."""
+        content = card.card(view)
+        if scheduled := watching.jobs_text(await self.bot.engine.jobs(view.run.id)):
+            content = blocks.fit([*content[:2], blocks.section(scheduled), *content[2:]])
+        await self.bot.tell(user, channel, card.card_text(view), content=content)
 
     async def _confirm_by_modal(
         self, view: RunView, step: StepView, inputs: Mapping[str, str], press: Press

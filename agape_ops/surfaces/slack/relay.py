@@ -29,7 +29,7 @@ from agape_ops.engine.records import Delivery, Event, Run
 from agape_ops.engine.steps import BOT
 from agape_ops.engine.views import RunView, StepView
 from agape_ops.errors import AgapeError
-from agape_ops.surfaces.slack import blocks, card, replies
+from agape_ops.surfaces.slack import blocks, card, replies, watching
 from agape_ops.surfaces.slack.metrics import Metrics
 from agape_ops.surfaces.slack.outbox import Outbox
 
@@ -47,7 +47,8 @@ REPLY_KINDS = frozenset(
         "step.late",
     }
 )
-#: Events a thread is told of (a card posted, a reply); the rest only change the card.
+#: Events a thread is told of (a card posted, a reply); the rest only change the card. The
+#: scheduler's (``watching.WATCH_KINDS``) are told as ``watching.told`` says.
 TOLD_KINDS = RESULT_KINDS | REPLY_KINDS | {"run.opened", "alert.resolved"}
 #: A run's card is edited at most this often; what happens meanwhile is shown together.
 CARD_EVERY_S = 1.0
@@ -67,6 +68,17 @@ def where(run: Run) -> tuple[str | None, str | None]:
         channel if isinstance(channel, str) else None,
         thread if isinstance(thread, str) else None,
     )
+
+
+def told(event: Event) -> bool:
+    """Say whether an event is told in the thread (claimed and sent once) or only shown: a
+    scheduled re-check's or monitor sample's result changes the card or the monitor's message,
+    and a flapping run's clear or return only the card."""
+    if event.kind in RESULT_KINDS and watching.purpose(event) in watching.QUIET_PURPOSES:
+        return False
+    if event.kind in watching.WATCH_KINDS:
+        return watching.told(event)
+    return event.kind in TOLD_KINDS
 
 
 def _key(event: Event) -> str:
@@ -175,7 +187,7 @@ class Relay:
             return  # a console run: Slack has no place for it
         mine = []
         for event in batch:
-            if event.kind not in TOLD_KINDS:
+            if not told(event):
                 continue  # only the card shows it: refreshed below, nothing to send once
             claim = await self.engine.claim_delivery(_key(event))
             if claim is Delivery.CLAIMED:
@@ -201,6 +213,8 @@ class Relay:
                     await self._reply(view, replies.resolved_alert_reply(view, event))
                 elif event.kind in REPLY_KINDS:
                     await self._reply(view, replies.event_reply(event))
+                elif event.kind in watching.WATCH_KINDS:
+                    view = await self._tell_watch(view, event)
             finally:
                 await self.engine.finish_delivery(_key(event))
         await self._tell_results(view, results)
@@ -267,9 +281,84 @@ class Relay:
         self._posted[run.id] = json.dumps(rendered, sort_keys=True)
         return await self.engine.view(run.id)
 
+    async def _tell_watch(self, view: RunView, event: Event) -> RunView:
+        """Tell what the scheduler did: a page, a clear or return, a reminder, a monitor."""
+        if event.kind == "run.escalated":
+            await self._reply(view, watching.escalation_reply(view, event))
+        elif event.kind == "run.cleared":
+            await self._reply(view, watching.cleared_reply(view, event))
+        elif event.kind == "run.returned":
+            await self._reply(view, watching.returned_reply(event))
+        elif event.kind == "run.reminded":
+            await self._reply(view, watching.reminder_reply(view, event))
+        elif event.kind == "monitor.started":
+            return await self._post_monitor(view, event.step_id or "")
+        elif event.kind == "monitor.stopped":
+            step = next((s for s in view.steps if s.id == event.step_id), None)
+            if step is not None:
+                await self._update_monitor(view, step)
+            await self._reply(view, watching.monitor_stopped_reply(step, event))
+        return view
+
+    async def _post_monitor(self, view: RunView, step_id: str) -> RunView:
+        """Post a monitor's one message and record where, so every process edits that one."""
+        run = view.run
+        step = next((s for s in view.steps if s.id == step_id), None)
+        place = watching.monitor_place(step) if step is not None else None
+        if step is None or place is None or run.surface.get(place):
+            return view
+        channel, thread = await self.thread_of(run)
+        if channel is None:
+            return view
+        rendered = watching.monitor_message(view, step)
+        data = await self.outbox.call(
+            "chat.postMessage",
+            channel,
+            thread_ts=thread,
+            text=watching.monitor_text(step),
+            blocks=rendered,
+            unfurl_links=False,
+        )
+        ts = data.get("ts")
+        if not isinstance(ts, str):
+            return view
+        spot = {"channel": channel, "ts": ts}
+        key = f"surface:{run.id}:{place}"
+        await self.engine.execute(RecordSurface(run.id, place, spot, BOT, key))
+        self._posted[f"{run.id}:{place}"] = json.dumps(rendered, sort_keys=True)
+        return await self.engine.view(run.id)
+
+    async def _update_monitor(self, view: RunView, step: StepView) -> None:
+        """Edit a monitor's message from the current view, when it changed."""
+        place = watching.monitor_place(step)
+        spot = view.run.surface.get(place) if place else None
+        if not isinstance(spot, dict) or not isinstance(spot.get("ts"), str):
+            return
+        rendered = watching.monitor_message(view, step)
+        text = json.dumps(rendered, sort_keys=True)
+        remembered = f"{view.run.id}:{place}"
+        if self._posted.get(remembered) == text:
+            return
+        try:
+            await self.outbox.call(
+                "chat.update",
+                spot["channel"],
+                ts=spot["ts"],
+                text=watching.monitor_text(step),
+                blocks=rendered,
+            )
+        except SlackApiError as exc:
+            log.warning("could not update %s's monitor: %s", step.id, exc.response.get("error"))
+            return
+        self._posted[remembered] = text
+
     async def refresh(self, run_id: str) -> None:
-        """Re-render a run's card from its current view; send it only when it changed."""
+        """Re-render a run's card and its monitors' messages from its current view; send each
+        only when it changed."""
         view = await self.engine.view(run_id)
+        for step in view.steps:
+            if step.monitor is not None:
+                await self._update_monitor(view, step)
         place = view.run.surface.get("card")
         if not isinstance(place, dict) or not isinstance(place.get("ts"), str):
             return
