@@ -26,6 +26,7 @@ from walkthrough_http import FakeBackend
 from walkthrough_seed import RESPONDER
 from watch_runbook import ALERTNAME, write_runbook
 
+from agape_ops.bootstrap import build
 from agape_ops.engine.commands import Escalate, Recheck, Remind, RunStep, SetState
 from agape_ops.engine.records import Run, RunState, ScheduledJob
 from agape_ops.engine.steps import BOT
@@ -310,3 +311,27 @@ async def test_ops_status_lists_the_runs_scheduled_jobs(world: World, backend_db
     assert "next: page level 2 (U0000DEVOPS) unless acknowledged at 03:40 UTC" in text
     assert "someone else's" not in text
     assert board.asked == [run.id]
+
+
+async def test_a_page_committed_while_no_bot_served_is_told_once_when_one_starts(
+    backend_db: str, redis_db: str, tmp_path: Path, fake: FakeBackend, fake_slack: FakeSlack
+) -> None:
+    fake.router.route(host="127.0.0.1").pass_through()
+    folder = write_runbook(tmp_path / "runbooks")
+    config = slack_settings(backend_db, redis_db, tmp_path, fake_slack, runbooks_dir=folder)
+    async with serving(config, fake_slack) as first:
+        thread, run = await opened(first, backend_db)
+    # The bot is down; a process with no Slack surface (`agape-ops schedule`) pages.
+    elsewhere = await build(config, configure_logs=False)
+    try:
+        await elsewhere.engine.execute(Escalate(run.id, 1, BOT, f"escalate:{run.id}:1"))
+    finally:
+        await elsewhere.aclose()
+    assert [m for m in fake_slack.messages(thread_ts=thread) if "level 1 of" in words(m)] == []
+
+    async with serving(config, fake_slack) as restarted:
+        page = await restarted.reply_saying(thread, "level 1 of 3")
+        assert "<!subteam^S0000ONCALL>" in words(page)
+    async with serving(config, fake_slack) as again:  # told once: a later start skips it
+        await again.settle()
+        assert len([m for m in again.replies(thread) if "level 1 of" in words(m)]) == 1

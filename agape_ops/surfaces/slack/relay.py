@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -54,6 +55,9 @@ TOLD_KINDS = RESULT_KINDS | REPLY_KINDS | {"run.opened", "alert.resolved"}
 CARD_EVERY_S = 1.0
 #: How long a reply waits for its run's card when the run has no alert message to reply under.
 CARD_WAIT_S = 10.0
+#: On start, how far back a process looks for events nobody told: positions, and age.
+CATCH_UP_EVENTS = 500
+CATCH_UP_AGE = timedelta(minutes=15)
 #: Positions remembered as handled here, so the follower skips what this process published.
 REMEMBERED = 10_000
 
@@ -125,8 +129,10 @@ class Relay:
                 self._workers[event.run_id] = task
 
     async def follow(self, poll_s: float = 0.5) -> None:
-        """Follow the store's event log from now on (run as a task; cancel to stop)."""
+        """Follow the store's event log from now on (run as a task; cancel to stop), after
+        telling what recent events nobody told (``catch_up``)."""
         position = await self.engine.last_position()
+        await self.catch_up(position)
         while True:
             try:
                 batch = await self.engine.events_after(position)
@@ -139,6 +145,19 @@ class Relay:
             else:
                 self._ask_again()
                 await asyncio.sleep(poll_s)
+
+    async def catch_up(self, position: int) -> None:
+        """Offer the recent told events up to ``position`` once more: one committed while no
+        bot process was running, or by a process stopped before it told it (a page that fell
+        due during a restart), is told now; one told already is claimed done and skipped."""
+        start = max(0, position - CATCH_UP_EVENTS)
+        try:
+            batch = await self.engine.events_after(start, limit=CATCH_UP_EVENTS)
+        except Exception:  # noqa: BLE001 - the store may be briefly away; following goes on
+            log.warning("could not read the recent event log to catch up")
+            return
+        since = self.engine.clock() - CATCH_UP_AGE
+        self.offer([e for e in batch if e.position <= position and e.at >= since and told(e)])
 
     def _ask_again(self) -> None:
         """Offer again the events another process held once their lease may have run out:
@@ -186,9 +205,11 @@ class Relay:
         if run is None or where(run)[0] is None:
             return  # a console run: Slack has no place for it
         mine = []
+        shown_only = False
         for event in batch:
             if not told(event):
-                continue  # only the card shows it: refreshed below, nothing to send once
+                shown_only = True  # only the card shows it: refreshed below
+                continue
             claim = await self.engine.claim_delivery(_key(event))
             if claim is Delivery.CLAIMED:
                 mine.append(event)
@@ -196,7 +217,8 @@ class Relay:
                 retry_at = time.monotonic() + DELIVERY_LEASE.total_seconds() + 1
                 self._held.append((retry_at, event))
         if not mine:
-            self._refresh_soon(run_id)
+            if shown_only:  # told events sent by another process: that process refreshed it
+                self._refresh_soon(run_id)
             return
         view = await self.engine.view(run_id)
         results: list[Event] = []
