@@ -106,7 +106,8 @@ def _recheck(run: Run, runbook: Runbook) -> list[JobPlan]:
             RECHECK,
             every_s=every,
             start=run.created_at + timedelta(seconds=every),
-            what=f"re-check {checks} detection condition(s) every {interval_words(every)}",
+            what=f"re-check {checks} detection check{'s' if checks != 1 else ''} every "
+            f"{interval_words(every)}",
         )
     ]
 

@@ -58,11 +58,13 @@ def sparkline(figures: Sequence[float | None], width: int = TREND_WIDTH) -> str:
 
 
 def figure_words(figure: float | None, unit: str = "") -> str:
-    """Say a figure with its unit: 12.5 s, 3 %, 1200 (no unit); "no figure" when missing."""
+    """Say a figure with its unit: 12.5 s, 3%, 1200 (no unit); "no figure" when missing."""
     if figure is None:
         return "no figure"
     shown = f"{figure:.0f}" if figure == int(figure) and abs(figure) < 1e15 else f"{figure:.3g}"
-    return f"{shown} {unit}".strip() if unit else shown
+    if not unit:
+        return shown
+    return f"{shown}{unit}" if unit == "%" else f"{shown} {unit}"
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,8 @@ class WatchView:
             state = f"problem{' back' if self.flaps else ''}{since}"
         else:
             state = "not yet told"
-        flapping = f", flapping ({self.flaps} returns)" if self.flaps else ""
+        times = "once" if self.flaps == 1 else f"{self.flaps} times"
+        flapping = f", flapping (came back {times})" if self.flaps else ""
         last = f" (last re-check {_hhmm(self.rechecked_at)})" if self.rechecked_at else ""
         return f"re-checks: {state}{flapping}{last}"
 

@@ -68,7 +68,7 @@ def test_the_watch_line_shows_pages_and_re_checks_and_is_absent_before_any() -> 
     assert line is not None
     assert text_of(line).strip() == (
         "watch: paged level 2 of 3 at 03:15 UTC · re-checks: problem back since 03:18 UTC, "
-        "flapping (2 returns)"
+        "flapping (came back 2 times)"
     )
     assert render.watch_line(view_of({}, {})) is None
 

@@ -405,7 +405,7 @@ def test_the_schedulers_messages_are_within_block_kit_limits_and_escaped(state: 
     assert "<!subteam^S0000ONCALL>" in str(built["page"])
     assert "<@U0000DEVOPS>" in str(built["page"])
     assert len(watching.monitor_text(step)) <= blocks.MAX_FALLBACK
-    assert "flapping (40 returns)" in str(built["card"])
+    assert "flapping (came back 40 times)" in str(built["card"])
     assert "📈" in card.step_line(step)
     has_ack = "Acknowledge" in str(built["page"])
     assert has_ack is (state is RunState.OPEN)  # the card's own button, while it is open

@@ -134,7 +134,8 @@ def test_a_flapping_run_shows_the_problem_back_since_and_how_often() -> None:
         TEAM,
     )
     assert watch.recheck_words == (
-        "re-checks: problem back since 03:30 UTC, flapping (3 returns) (last re-check 03:31 UTC)"
+        "re-checks: problem back since 03:30 UTC, flapping (came back 3 times) "
+        "(last re-check 03:31 UTC)"
     )
     assert watch.escalation_words == ""
     assert watch.recheck_every == "1h"

@@ -125,12 +125,9 @@ def reminder_reply(view: RunView, event: Event) -> list[Block]:
                     MAX_SECTION,
                 )
             ),
-            context(f"Tick items with `/ops done {escape(view.run.id)} <step> [items]`."),
+            context(escape(f"Tick items with `/ops done {view.run.id} <step> [items]`.")),
         ]
-    return [
-        section(f"⏰ {escape(cut(event.summary, 2500))}"),
-        context(f"`/ops note {escape(view.run.id)} <what changed>` posts an update here."),
-    ]
+    return [section(f"⏰ {escape(cut(event.summary, 2500))}")]  # it says how: `/ops note`
 
 
 def monitor_place(step: StepView) -> str | None:
@@ -146,10 +143,11 @@ def monitor_message(view: RunView, step: StepView) -> list[Block]:
     if monitor is None:
         return [section(escape(step.title))]
     mark = {"watching": "👁️", "met": "✅", "expired": "⌛"}.get(monitor.state, "👁️")
+    verb = "Watching" if monitor.state == "watching" else "Watched"
     trend = f"  `{monitor.trend}`" if monitor.trend.strip() else ""
     samples = len(monitor.figures)
     return [
-        header(cut(f"{mark} Watching {step.number}. {step.title}", 150)),
+        header(cut(f"{mark} {verb} {step.number}. {step.title}", 150)),
         section(
             f"*{escape(monitor.latest)}*{trend}\n{escape(monitor.state_words)}"
             + (f"\n{escape(cut(step.finding, 500))}" if step.finding else "")
