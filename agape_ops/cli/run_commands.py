@@ -190,8 +190,9 @@ def job_line(job: ScheduledJob, now: datetime) -> str:
     if job.next_at is None:
         when = "paused"
     else:
-        soon = interval_words(max(0.0, (job.next_at - now).total_seconds()))
-        when = f"{job.next_at:%Y-%m-%d %H:%M:%S} UTC (in {soon})"
+        gap = interval_words(abs((job.next_at - now).total_seconds()))
+        soon = f"overdue by {gap}: is a bot scheduling?" if job.overdue else f"in {gap}"
+        when = f"{job.next_at:%Y-%m-%d %H:%M:%S} UTC ({soon})"
     return f"{job.run_id:<10} {job.kind:<14} {when:<38} {job.what}"
 
 

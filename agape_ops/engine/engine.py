@@ -12,6 +12,7 @@ and leases live in the store, so several bot processes can share one PostgreSQL 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -55,6 +56,8 @@ DUPLICATE_WAIT_S = 30.0
 STEP_LEASE_S = 30.0
 #: How long a process may take to send an event's outputs before another takes them over.
 DELIVERY_LEASE = timedelta(seconds=30)
+#: How late a job may be before ``jobs`` calls it overdue (nobody is scheduling).
+OVERDUE = timedelta(minutes=1)
 #: How long idempotency keys and delivery ids are kept (Slack retries within minutes).
 KEEP_KEYS = timedelta(days=7)
 
@@ -304,6 +307,11 @@ class Engine:
         if self.job_board is None:
             return []
         found = await self.job_board.jobs(run_id.upper() if run_id else None)
+        late = self.clock() - OVERDUE
+        found = [
+            dataclasses.replace(job, overdue=job.next_at is not None and job.next_at < late)
+            for job in found
+        ]
         latest = datetime.max.replace(tzinfo=UTC)
         return sorted(found, key=lambda job: (job.next_at or latest, job.id))
 

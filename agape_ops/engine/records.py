@@ -167,3 +167,5 @@ class ScheduledJob:
     kind: str
     what: str
     next_at: datetime | None
+    #: Due a while ago and not run: no process is scheduling (``Engine.jobs`` says so).
+    overdue: bool = False

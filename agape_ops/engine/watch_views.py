@@ -232,6 +232,8 @@ def run_watch(
 def job_line(job: ScheduledJob) -> str:
     """One scheduled job: what it does next and when (next: page level 2 (S…) … at 03:40 UTC)."""
     when = f" at {_hhmm(job.next_at)}" if job.next_at is not None else " (paused)"
+    if job.overdue:
+        return f"overdue: {job.what}, due{when}; no bot process is scheduling (start `serve`)"
     return f"next: {job.what}{when}"
 
 

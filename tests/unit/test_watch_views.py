@@ -4,6 +4,7 @@ scheduled jobs, as every surface shows them."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -159,3 +160,8 @@ def test_a_job_says_what_it_does_next_and_when() -> None:
     assert job_line(job) == "next: page level 2 (S0000DEVOPS) unless acknowledged at 03:40 UTC"
     paused = ScheduledJob("x", "INC-7", "recheck", "re-check", None)
     assert job_line(paused) == "next: re-check (paused)"
+    late = dataclasses.replace(job, overdue=True)
+    assert job_line(late) == (
+        "overdue: page level 2 (S0000DEVOPS) unless acknowledged, due at 03:40 UTC; no bot "
+        "process is scheduling (start `serve`)"
+    )
