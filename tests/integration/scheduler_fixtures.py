@@ -24,10 +24,18 @@ import apscheduler.executors.base
 import apscheduler.schedulers.base
 import psycopg
 import pytest
+import sqlalchemy.exc as sa_exc
 from engine_fixtures import ALERTS, PERMISSIONS, RESPONDER, FakeAdapter, FakeClock, poll_until
 
 from agape_ops.adapters.postgres import PostgresAdapter, open_pool
-from agape_ops.engine.commands import Acknowledge, AddNote, MarkItemDone, SetState, StartRun
+from agape_ops.engine.commands import (
+    Acknowledge,
+    AddNote,
+    MarkItemDone,
+    RunStep,
+    SetState,
+    StartRun,
+)
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.ports import Adapter
 from agape_ops.engine.records import Event, Run
@@ -115,6 +123,26 @@ def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return clock
 
 
+async def _now(value: bool) -> bool:
+    return value
+
+
+class Outage:
+    """A handler that fails as a store that went away (``times`` times), then works."""
+
+    def __init__(self, handler: Any, times: int) -> None:
+        self.handler = handler
+        self.left = times
+        self.raised = 0
+
+    async def __call__(self, *args: Any) -> Any:
+        if self.left > 0:
+            self.left -= 1
+            self.raised += 1
+            raise sa_exc.OperationalError("UPDATE ops_runs", {}, ConnectionError("store away"))
+        return await self.handler(*args)
+
+
 @dataclass
 class Drill:
     """The scheduler service over a real store, with the engine on the test's clock."""
@@ -147,6 +175,22 @@ class Drill:
         if self.service is not None:
             await self.service.close()
             self.service = None
+
+    def fired(self) -> int:
+        """Return how many jobs the running scheduler has issued a command for."""
+        assert self.service is not None
+        return self.service.scheduler.fired
+
+    async def wait_fired(self, count: int) -> None:
+        await poll_until(
+            lambda: _now(self.fired() >= count), within_s=10, what=f"{count} jobs fired"
+        )
+
+    def store_outage(self, command: type, *, times: int) -> Outage:
+        """Make the next ``times`` commands of this type fail as a store that went away."""
+        outage = Outage(self.engine.handlers[command], times)
+        self.engine.handlers[command] = outage
+        return outage
 
     def advance(self, **delta: float) -> None:
         """Move the clock on and let the scheduler look for what fell due."""
@@ -202,6 +246,24 @@ class Drill:
         command = MarkItemDone(run_id, "follow_up", item, RESPONDER, self.key(), confirmed=True)
         outcome = await self.engine.execute(command)
         assert outcome.ok, outcome.message
+
+    async def watch_backlog(self, run_id: str) -> None:
+        """Run the monitor step as a responder (its first sample) and wait for its job."""
+        outcome = await self.engine.execute(RunStep(run_id, "backlog", RESPONDER, self.key()))
+        assert outcome.ok, outcome.message
+        await self.wait_events(run_id, "monitor.started", 1)
+        job = f"{run_id}:monitor:backlog"
+        await self.wait_jobs(run_id, lambda found: job in found, "the monitor's job")
+
+    async def wait_samples(self, run_id: str, count: int) -> None:
+        """Wait until the monitor step holds ``count`` samples."""
+
+        async def enough() -> bool:
+            record = (await self.store.get_steps(run_id)).get("backlog")
+            samples = (record.monitor or {}).get("samples", []) if record else []
+            return len(samples) >= count
+
+        await poll_until(enough, within_s=10, what=f"{count} samples of the monitor")
 
     async def events(self, run_id: str, kind: str) -> list[Event]:
         return [e for e in await self.store.events(run_id) if e.kind == kind]
