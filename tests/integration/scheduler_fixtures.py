@@ -274,7 +274,7 @@ class Drill:
         async def enough() -> bool:
             return len(await self.events(run_id, kind)) >= count
 
-        await poll_until(enough, within_s=within_s, what=f"{count} × {kind} on {run_id}")
+        await poll_until(enough, within_s=within_s, what=f"{count} x {kind} on {run_id}")
 
     async def wait_rechecked(self, run_id: str) -> Run:
         """Wait until a re-check ran at the clock's present time; return the run then."""
@@ -306,9 +306,7 @@ class Drill:
 
 
 @pytest.fixture
-async def drill(
-    store_url: str, backend_db: str, fake_time: FakeClock
-) -> AsyncIterator[Drill]:
+async def drill(store_url: str, backend_db: str, fake_time: FakeClock) -> AsyncIterator[Drill]:
     """Return a drill: store, engine (real PostgreSQL check, fake monitor adapter), clock."""
     runbooks, team = {DRILL: Runbook.model_validate(RUNBOOK)}, drill_team()
     store = await open_store(store_url)

@@ -14,23 +14,24 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from engine_fixtures import poll_until
-
 import scheduler_fixtures
 import store_fixtures
+from click.testing import CliRunner
+from engine_fixtures import poll_until
 from scheduler_fixtures import Drill
 
 from agape_ops.cli import build
 from agape_ops.engine.commands import Escalate
+from agape_ops.engine.records import Event
 
 store_url = store_fixtures.store_url
 fake_time = scheduler_fixtures.fake_time
 drill = scheduler_fixtures.drill
 
 
-def levels(events: list[object]) -> Counter[int]:
-    return Counter(int(e.detail["level"]) for e in events)  # type: ignore[attr-defined]
+def levels(events: list[Event]) -> Counter[int]:
+    """How often each level was paged."""
+    return Counter(int(e.detail["level"]) for e in events)
 
 
 async def test_escalation_pages_three_levels_in_turn(drill: Drill) -> None:
