@@ -45,6 +45,10 @@ JOB_TABLE = "ops_scheduler_jobs"
 RETRY_AFTER = timedelta(seconds=30)
 #: How often the event log is read for runs that changed.
 FOLLOW_POLL_S = 0.5
+#: How many jobs run at once: fewer than the store's connections (5 + 10 overflow), so a burst
+#: of due jobs (1,000 runs re-checked in the same minute) queues instead of failing for want
+#: of a connection.
+CONCURRENT_JOBS = 8
 
 #: The scheduler this process runs, for the job function APScheduler stores by reference.
 _running: Scheduler | None = None
@@ -117,6 +121,7 @@ class Scheduler:
         self._follower: asyncio.Task[None] | None = None
         self.fired = 0
         self.failed = 0
+        self._slots = asyncio.Semaphore(CONCURRENT_JOBS)
 
     # -- starting and stopping -----------------------------------------------------------------
 
@@ -244,6 +249,10 @@ class Scheduler:
         (``escalate:INC-7:1:retry1``), fixed per attempt: the handlers' own state (the level
         paged, the tick re-checked) keeps it from acting twice.
         """
+        async with self._slots:
+            await self._fire(run_id, job_id, retry_of=retry_of, attempt=attempt)
+
+    async def _fire(self, run_id: str, job_id: str, *, retry_of: str, attempt: int) -> None:
         base_id = job_id.removesuffix(":retry")
         key = ""
         try:
