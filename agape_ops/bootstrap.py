@@ -244,7 +244,7 @@ async def build(settings: Settings | None = None, *, configure_logs: bool = True
         allow_shell=settings.ops_allow_shell,
     )
     # Every process reads the jobs (``Engine.jobs``); `serve` starts scheduling.
-    scheduler = SchedulerService(engine, store.target)
+    scheduler = SchedulerService(engine, store.target, poll_s=settings.ops_scheduler_poll_s)
     exit_stack.push_async_callback(scheduler.close)
     return Container(
         settings=settings,

@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     #: Run the scheduler (escalation, re-checks, monitors, reminders) in `serve`: of several
     #: processes on one store exactly one schedules, whichever holds the lease.
     ops_scheduler: bool = True
+    #: How often (seconds) a process tries for the scheduler's lease, and its holder checks it
+    #: still holds it: another process takes over at most this long after the holder dies.
+    ops_scheduler_poll_s: float = Field(default=10.0, gt=0, le=60)
     ops_run_prefix: str = "INC"
     ops_log_level: str = Field(
         default="WARNING",

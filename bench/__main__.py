@@ -31,6 +31,7 @@ from agape_ops.runbooks.model import Runbook
 from agape_ops.runbooks.triggers import match_alert
 from agape_ops.store import open_store
 from bench.postgres_bench import ADMIN_DSN, bench_postgres
+from bench.scheduler_bench import bench_scheduler
 from bench.slack_bench import bench_slack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,6 +185,7 @@ def main() -> None:
     bench_memory()
     bench_postgres(str(ROOT / "runbooks"))
     asyncio.run(bench_slack())
+    asyncio.run(bench_scheduler())
 
 
 if __name__ == "__main__":

@@ -45,22 +45,34 @@ JOB_TABLE = "ops_scheduler_jobs"
 RETRY_AFTER = timedelta(seconds=30)
 #: How often the event log is read for runs that changed.
 FOLLOW_POLL_S = 0.5
+#: How many jobs run at once: fewer than the store's connections (5 + 10 overflow), so a burst
+#: of due jobs (1,000 runs re-checked in the same minute) queues instead of failing for want
+#: of a connection.
+CONCURRENT_JOBS = 8
 
 #: The scheduler this process runs, for the job function APScheduler stores by reference.
 _running: Scheduler | None = None
 
 
-async def fire(run_id: str, job_id: str, planned: tuple[Any, ...] = ()) -> None:
+async def fire(
+    run_id: str,
+    job_id: str,
+    planned: tuple[Any, ...] = (),
+    retry_of: str = "",
+    attempt: int = 0,
+) -> None:
     """The one job function: hand the job to this process's scheduler. ``planned`` is the
-    plan the job was added with, kept so a restarted scheduler knows its stored jobs."""
+    plan the job was added with, kept so a restarted scheduler knows its stored jobs; a retry
+    carries the key of the command that raised and which attempt it is."""
     if _running is None:
         raise RuntimeError(f"job {job_id} fired with no scheduler running here")
-    await _running.fire(run_id, job_id)
+    await _running.fire(run_id, job_id, retry_of=retry_of, attempt=attempt)
 
 
-def command_for(job: JobPlan, now: datetime) -> Command:
-    """Return the engine command a planned job issues at ``now``, with its fixed key."""
-    key = job.key(now)
+def command_for(job: JobPlan, now: datetime, key: str | None = None) -> Command:
+    """Return the engine command a planned job issues at ``now``, with its fixed key (or the
+    key given: a retry's)."""
+    key = key or job.key(now)
     if job.kind == ESCALATE:
         return Escalate(job.run_id, int(job.arg), BOT, key)
     if job.kind == RECHECK:
@@ -109,6 +121,7 @@ class Scheduler:
         self._follower: asyncio.Task[None] | None = None
         self.fired = 0
         self.failed = 0
+        self._slots = asyncio.Semaphore(CONCURRENT_JOBS)
 
     # -- starting and stopping -----------------------------------------------------------------
 
@@ -227,15 +240,29 @@ class Scheduler:
 
     # -- firing --------------------------------------------------------------------------------
 
-    async def fire(self, run_id: str, job_id: str) -> None:
-        """Issue what a job stands for, if its run still calls for it; retry what raised."""
+    async def fire(self, run_id: str, job_id: str, *, retry_of: str = "", attempt: int = 0) -> None:
+        """Issue what a job stands for, if its run still calls for it; retry what raised.
+
+        The engine answers a key it has seen with that key's first outcome, and a command that
+        raised is on record as stopped: a retry under the same key would only be told so, and
+        the page would never be sent. So a retry issues the command under a key of its own
+        (``escalate:INC-7:1:retry1``), fixed per attempt: the handlers' own state (the level
+        paged, the tick re-checked) keeps it from acting twice.
+        """
+        async with self._slots:
+            await self._fire(run_id, job_id, retry_of=retry_of, attempt=attempt)
+
+    async def _fire(self, run_id: str, job_id: str, *, retry_of: str, attempt: int) -> None:
         base_id = job_id.removesuffix(":retry")
+        key = ""
         try:
             jobs = {job.id: job for job in await self._plan(run_id)}
             job = jobs.get(base_id)
             if job is None:
                 return  # no longer due (acknowledged, resolved, recovered): nothing to do
-            outcome = await self.engine.execute(command_for(job, self.engine.clock()))
+            now = self.engine.clock()
+            key = f"{retry_of}:retry{attempt}" if retry_of else job.key(now)
+            outcome = await self.engine.execute(command_for(job, now, key))
             self.fired += 1
             if not outcome.ok and not outcome.duplicate:
                 log.info("job %s: %s", job_id, outcome.message)
@@ -244,9 +271,9 @@ class Scheduler:
             log.exception("job %s failed; trying again in %s", job_id, RETRY_AFTER)
             if self.on_failure is not None:
                 self.on_failure(f"{job_id}: {type(exc).__name__}")
-            self._retry(run_id, base_id)
+            self._retry(run_id, base_id, retry_of or key, attempt + 1)
 
-    def _retry(self, run_id: str, job_id: str) -> None:
+    def _retry(self, run_id: str, job_id: str, retry_of: str, attempt: int) -> None:
         if self.aps is None:
             return
         at = self.engine.clock() + RETRY_AFTER
@@ -254,7 +281,8 @@ class Scheduler:
             fire,
             DateTrigger(run_date=at, timezone=UTC),
             args=(run_id, f"{job_id}:retry"),
+            kwargs={"retry_of": retry_of, "attempt": attempt},
             id=f"{job_id}:retry",
-            name=f"retry {job_id}",
+            name=f"retry {job_id} (attempt {attempt + 1})",
             replace_existing=True,
         )
