@@ -49,6 +49,8 @@ FOLLOW_POLL_S = 0.5
 #: of due jobs (1,000 runs re-checked in the same minute) queues instead of failing for want
 #: of a connection.
 CONCURRENT_JOBS = 8
+#: How long stopping waits for jobs already running to finish.
+STOP_WAIT_S = 10.0
 
 #: The scheduler this process runs, for the job function APScheduler stores by reference.
 _running: Scheduler | None = None
@@ -122,6 +124,7 @@ class Scheduler:
         self.fired = 0
         self.failed = 0
         self._slots = asyncio.Semaphore(CONCURRENT_JOBS)
+        self._in_flight: set[asyncio.Task[Any]] = set()
 
     # -- starting and stopping -----------------------------------------------------------------
 
@@ -139,12 +142,18 @@ class Scheduler:
         aps.add_listener(self._forget, EVENT_JOB_REMOVED)
         aps.start()
         self.aps = aps
-        self._planned = {job.id: self._stored_signature(job) for job in aps.get_jobs()}
-        position = await self.engine.last_position()
-        await self.plan_all()
+        try:
+            self._planned = {job.id: self._stored_signature(job) for job in aps.get_jobs()}
+            position = await self.engine.last_position()
+            await self.plan_all()
+        except BaseException:
+            await self.stop()  # a half-started scheduler must not keep firing
+            raise
         self._follower = asyncio.create_task(self._follow(position))
 
-    async def stop(self) -> None:
+    async def stop(self, within_s: float = STOP_WAIT_S) -> None:
+        """Stop firing, then give jobs already running ``within_s`` to finish (their
+        commands commit or roll back whole either way; waiting spares a half-told page)."""
         global _running  # noqa: PLW0603
         if self._follower is not None:
             self._follower.cancel()
@@ -152,6 +161,9 @@ class Scheduler:
                 await self._follower
             self._follower = None
         if self.aps is not None:
+            self.aps.pause()  # nothing new fires while the running ones finish
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight), timeout=within_s)
             self.aps.shutdown(wait=False)
             self.aps = None
         if _running is self:
@@ -249,8 +261,15 @@ class Scheduler:
         (``escalate:INC-7:1:retry1``), fixed per attempt: the handlers' own state (the level
         paged, the tick re-checked) keeps it from acting twice.
         """
-        async with self._slots:
-            await self._fire(run_id, job_id, retry_of=retry_of, attempt=attempt)
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            async with self._slots:
+                await self._fire(run_id, job_id, retry_of=retry_of, attempt=attempt)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
 
     async def _fire(self, run_id: str, job_id: str, *, retry_of: str, attempt: int) -> None:
         base_id = job_id.removesuffix(":retry")

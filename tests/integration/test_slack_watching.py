@@ -290,7 +290,7 @@ class Board:
 
 async def test_ops_status_lists_the_runs_scheduled_jobs(world: World, backend_db: str) -> None:
     _thread, run = await opened(world, backend_db)
-    at = datetime(2026, 12, 7, 3, 40, tzinfo=UTC)
+    at = world.container.engine.clock().replace(second=0, microsecond=0) + timedelta(minutes=10)
     board = Board(
         [
             ScheduledJob(
@@ -310,7 +310,7 @@ async def test_ops_status_lists_the_runs_scheduled_jobs(world: World, backend_db
     answer = await world.ephemeral_to(RESPONDER, "next: page level 2")
 
     text = words(answer)
-    assert "next: page level 2 (U0000DEVOPS) unless acknowledged at 03:40 UTC" in text
+    assert f"next: page level 2 (U0000DEVOPS) unless acknowledged at {at:%H:%M} UTC" in text
     assert "someone else's" not in text
     assert board.asked == [run.id]
 

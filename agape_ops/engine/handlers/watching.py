@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agape_ops.engine.commands import Escalate, Outcome, Recheck, Remind, RunStep, Status
-from agape_ops.engine.records import ACTIVE_STATES, Run, RunState, StepRecord, StepState
+from agape_ops.engine.records import (
+    ACTIVE_STATES,
+    Event,
+    Run,
+    RunState,
+    StepRecord,
+    StepState,
+)
 from agape_ops.engine.steps import BOT, Verdict
 from agape_ops.engine.unit import Unit
 from agape_ops.engine.watch import clear_state, outstanding
@@ -198,11 +205,14 @@ async def _status(engine: Engine, unit: Unit, run: Run, actor: str) -> Outcome:
     every = engine.team.reminders.status_every_s(run.severity)
     if run.state not in ACTIVE_STATES or every is None:
         return _nothing(run, "no reminder: the run is not open")
-    notes = [e.at for e in await unit.tx.events(run.id) if e.kind == "note.added"]
+    events = await unit.tx.events(run.id)
+    notes = [e.at for e in events if e.kind == "note.added"]
     last = max([run.created_at, *notes])
     quiet = unit.clock() - last
     if quiet < timedelta(seconds=every) * 0.9:  # an update came since: nothing is due yet
         return _nothing(run, "no reminder: an update was posted recently")
+    if _reminded_within(events, STATUS, unit.clock() - timedelta(seconds=every) * 0.9):
+        return _nothing(run, "no reminder: one was given recently")
     said = "since it opened" if not notes else "since the last one"
     quiet_words = interval_words(quiet.total_seconds())
     unit.record(
@@ -216,6 +226,14 @@ async def _status(engine: Engine, unit: Unit, run: Run, actor: str) -> Outcome:
     return Outcome(Status.DONE, "reminded of a status update", run=run)
 
 
+def _reminded_within(events: list[Event], what: str, since: datetime) -> bool:
+    """Say whether this reminder was given after ``since``: a retried job (its own key, after
+    a failure that may have come after the commit) does not remind twice."""
+    return any(
+        e.kind == "run.reminded" and e.detail.get("what") == what and e.at > since for e in events
+    )
+
+
 async def _post_incident(engine: Engine, unit: Unit, run: Run, actor: str) -> Outcome:
     if run.state is not RunState.RESOLVED:
         return _nothing(run, "no reminder: the run is not resolved (or closed)")
@@ -223,6 +241,10 @@ async def _post_incident(engine: Engine, unit: Unit, run: Run, actor: str) -> Ou
     left = outstanding(runbook, await unit.tx.steps(run.id))
     if not left:
         return _nothing(run, "no reminder: the post-incident work is done")
+    every = engine.team.reminders.post_incident_s or 0.0
+    since = unit.clock() - timedelta(seconds=every) * 0.9
+    if _reminded_within(await unit.tx.events(run.id), POST_INCIDENT, since):
+        return _nothing(run, "no reminder: one was given recently")
     unit.record(
         run,
         actor,
