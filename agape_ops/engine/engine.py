@@ -29,7 +29,14 @@ from agape_ops.engine.permissions import Permissions
 from agape_ops.engine.ports import Adapter, JobBoard, Probe
 from agape_ops.engine.postmortem import render_json, render_markdown
 from agape_ops.engine.quick import Look, quick_look
-from agape_ops.engine.records import ACTIVE_STATES, Delivery, Event, Run, ScheduledJob
+from agape_ops.engine.records import (
+    ACTIVE_STATES,
+    Delivery,
+    Event,
+    Run,
+    ScheduledJob,
+    SchedulerState,
+)
 from agape_ops.engine.steps import Plan, StepRunner
 from agape_ops.engine.store import RunStore
 from agape_ops.engine.unit import DuplicateDelivery, Unit
@@ -314,6 +321,10 @@ class Engine:
         ]
         latest = datetime.max.replace(tzinfo=UTC)
         return sorted(found, key=lambda job: (job.next_at or latest, job.id))
+
+    def scheduler_state(self) -> SchedulerState:
+        """Return this process's part in scheduling (``off`` when no scheduler is set up)."""
+        return self.job_board.state() if self.job_board else SchedulerState("off")
 
     async def quick(self, look: str, values: list[str]) -> Look:
         """Take a quick look outside any run (``verify`` a reference, ``queues``): a loaded

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agape_ops.engine.records import ScheduledJob
+from agape_ops.engine.records import ScheduledJob, SchedulerState
 from agape_ops.engine.results import StepResult
 from agape_ops.runbooks.model import Step
 from agape_ops.runbooks.strict import Strict
@@ -73,4 +73,8 @@ class JobBoard(Protocol):
 
     async def jobs(self, run_id: str | None = None) -> list[ScheduledJob]:
         """Return the scheduled jobs of one run (or all), soonest first."""
+        ...
+
+    def state(self) -> SchedulerState:
+        """Return this process's part in scheduling."""
         ...

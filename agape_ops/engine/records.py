@@ -169,3 +169,13 @@ class ScheduledJob:
     next_at: datetime | None
     #: Due a while ago and not run: no process is scheduling (``Engine.jobs`` says so).
     overdue: bool = False
+
+
+@dataclass(frozen=True)
+class SchedulerState:
+    """This process's part in scheduling: ``leading`` (it schedules), ``standby`` (another
+    process does; this one takes over if it stops) or ``off``; jobs fired and failed here."""
+
+    role: str
+    fired: int = 0
+    failed: int = 0

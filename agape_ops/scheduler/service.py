@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from agape_ops.engine.engine import Engine
+from agape_ops.engine.records import ScheduledJob, SchedulerState
 from agape_ops.scheduler.board import StoredJobs
 from agape_ops.scheduler.leader import POLL_S, AdvisoryLease, FileLease, Leadership, Lease
 from agape_ops.scheduler.runner import FOLLOW_POLL_S, Scheduler
@@ -51,16 +52,28 @@ class SchedulerService:
             lease, self.scheduler.start, self.scheduler.stop, poll_s=poll_s
         )
         self.board = StoredJobs(sync_url)
-        engine.job_board = self.board
+        engine.job_board = self
+        self.started = False
         self._task: asyncio.Task[None] | None = None
 
     @property
     def leading(self) -> bool:
         return self.leadership.leading
 
+    async def jobs(self, run_id: str | None = None) -> list[ScheduledJob]:
+        """Return the scheduled jobs (of one run, or all), as stored."""
+        return await self.board.jobs(run_id)
+
+    def state(self) -> SchedulerState:
+        if not self.started:
+            return SchedulerState("off")
+        role = "leading" if self.leading else "standby"
+        return SchedulerState(role, self.scheduler.fired, self.scheduler.failed)
+
     async def start(self) -> None:
         """Take the lease now if it is free (so a single bot schedules at once), then keep
         trying in the background."""
+        self.started = True
         await self.leadership.step()
         self._task = asyncio.create_task(self.leadership.run())
 

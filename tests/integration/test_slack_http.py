@@ -68,6 +68,20 @@ async def test_healthz_names_each_dependency_and_is_200_when_slack_and_the_store
         assert name in body, name
     assert (body["store"], body["database"], body["redis"]) == ("up", "up", "up")
     assert body["runbooks"] == 7
+    assert body["scheduler"] == "off"  # `agape-ops serve` starts it; this harness has not
+
+
+async def test_healthz_and_metrics_say_whether_this_process_runs_the_scheduler(
+    world: World,
+) -> None:
+    await world.container.scheduler.start()
+    async with httpx.AsyncClient(base_url=world.url) as client:
+        body = (await client.get("/healthz")).json()
+        metrics = (await client.get("/metrics")).text
+    assert body["scheduler"] == "leading"
+    assert body["details"]["scheduler"] == {"state": "leading", "jobs_fired": 0, "jobs_failed": 0}
+    assert "agape_ops_scheduler_leading 1.0" in metrics
+    assert 'agape_ops_scheduler_jobs{outcome="failed"} 0.0' in metrics
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from watch_runbook import ALERTNAME, write_runbook
 
 from agape_ops.bootstrap import build
 from agape_ops.engine.commands import Escalate, Recheck, Remind, RunStep, SetState
-from agape_ops.engine.records import Run, RunState, ScheduledJob
+from agape_ops.engine.records import Run, RunState, ScheduledJob, SchedulerState
 from agape_ops.engine.steps import BOT
 
 pytestmark = pytest.mark.integration
@@ -286,6 +286,9 @@ class Board:
     async def jobs(self, run_id: str | None = None) -> list[ScheduledJob]:
         self.asked.append(run_id)
         return [job for job in self.listed if run_id in (None, job.run_id)]
+
+    def state(self) -> SchedulerState:
+        return SchedulerState("standby")
 
 
 async def test_ops_status_lists_the_runs_scheduled_jobs(world: World, backend_db: str) -> None:

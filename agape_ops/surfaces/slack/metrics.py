@@ -33,6 +33,17 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        self.scheduler_leading = Gauge(
+            "agape_ops_scheduler_leading",
+            "1 when this process runs the scheduler (holds its lease), else 0.",
+            registry=self.registry,
+        )
+        self.scheduler_jobs = Gauge(
+            "agape_ops_scheduler_jobs",
+            "Scheduled jobs this process ran since it started, by outcome (fired, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.steps = Counter(
             "agape_ops_step_outcomes",
             "Step outcomes, by adapter kind and outcome.",

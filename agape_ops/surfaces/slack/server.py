@@ -106,9 +106,16 @@ async def health(
     slack = _slack(bot, socket)
     body: dict[str, Any] = {"slack": slack["state"], "store": store["state"]}
     body.update({name: state["state"] for name, state in probes})
+    scheduler = bot.engine.scheduler_state()
+    body["scheduler"] = scheduler.role  # leading, standby or off: never makes the bot down
     body["runbooks"] = len(bot.engine.runbooks)
     body["runbooks_loaded"] = sorted(bot.engine.runbooks)
     body["details"] = {"slack": slack, "store": store, **dict(probes)}
+    body["details"]["scheduler"] = {
+        "state": scheduler.role,
+        "jobs_fired": scheduler.fired,
+        "jobs_failed": scheduler.failed,
+    }
     ok = slack["state"] == "up" and store["state"] == "up"
     body["status"] = "ok" if ok else "down"
     return (200 if ok else 503), body
@@ -141,6 +148,10 @@ def web_app(
                 counts[run.state.value] = counts.get(run.state.value, 0) + 1
             for state in ("open", "acknowledged", "mitigated", "resolved", "closed"):
                 bot.metrics.runs.labels(state=state).set(counts.get(state, 0))
+        scheduler = bot.engine.scheduler_state()
+        bot.metrics.scheduler_leading.set(1 if scheduler.role == "leading" else 0)
+        bot.metrics.scheduler_jobs.labels(outcome="fired").set(scheduler.fired)
+        bot.metrics.scheduler_jobs.labels(outcome="failed").set(scheduler.failed)
         return web.Response(
             body=bot.metrics.render(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
