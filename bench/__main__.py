@@ -24,12 +24,11 @@ from agape_ops.alerts.normalise import from_slack_event
 from agape_ops.engine.commands import RunStep, StartRun
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.permissions import Permissions
-from agape_ops.engine.ports import AdapterRequest, Probe
-from agape_ops.engine.results import StepResult
 from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.model import Runbook
 from agape_ops.runbooks.triggers import match_alert
 from agape_ops.store import open_store
+from bench.instant import InstantAdapter
 from bench.postgres_bench import ADMIN_DSN, bench_postgres
 from bench.scheduler_bench import bench_scheduler
 from bench.slack_bench import bench_slack
@@ -83,24 +82,6 @@ def bench_alerts() -> None:
         from_slack_event(event)
     per_event_us = (time.perf_counter() - started) / len(events) * 1e6
     print(f"{'normalise one Slack alert event':<44} mean   {per_event_us:8.1f} µs")
-
-
-class InstantAdapter:
-    """An adapter that answers at once, so the numbers are the engine's and the store's."""
-
-    name = "postgres"
-
-    async def execute(self, request: AdapterRequest) -> StepResult:
-        return StepResult(summary="1 row", columns=["failed"], rows=[{"failed": 3}], total_rows=1)
-
-    async def preview(self, request: AdapterRequest) -> StepResult | None:
-        return None
-
-    def describe(self, request: AdapterRequest) -> str:
-        return "SELECT"
-
-    async def probe(self) -> Probe:
-        return Probe(name=self.name, ok=True, detail="ok")
 
 
 BENCH_RUNBOOK: dict[str, Any] = {

@@ -28,11 +28,10 @@ from psycopg import sql
 from agape_ops.engine.commands import StartRun
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.permissions import Permissions
-from agape_ops.engine.ports import AdapterRequest, Probe
-from agape_ops.engine.results import StepResult
 from agape_ops.runbooks.model import Runbook
 from agape_ops.scheduler.service import SchedulerService
 from agape_ops.store import open_store
+from bench.instant import InstantAdapter
 from bench.postgres_bench import ADMIN_DSN
 
 RUNS = 1000
@@ -55,24 +54,6 @@ RUNBOOK: dict[str, Any] = {
 }
 
 
-class CheapAdapter:
-    """Answers a re-check at once, in-process."""
-
-    name = "postgres"
-
-    async def execute(self, request: AdapterRequest) -> StepResult:
-        return StepResult(summary="1 row", columns=["failed"], rows=[{"failed": 3}], total_rows=1)
-
-    async def preview(self, request: AdapterRequest) -> StepResult | None:
-        return None
-
-    def describe(self, request: AdapterRequest) -> str:
-        return "SELECT 3"
-
-    async def probe(self) -> Probe:
-        return Probe(name=self.name, ok=True, detail="ok")
-
-
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else 0.0
@@ -88,7 +69,7 @@ async def measure(url: str, seconds: float) -> None:
     engine = Engine(
         runbooks={"bench-recheck": Runbook.model_validate(RUNBOOK)},
         store=store,
-        adapters={"postgres": CheapAdapter()},
+        adapters={"postgres": InstantAdapter()},
         permissions=Permissions.of(["U1"], ["U2"]),
     )
     started = time.perf_counter()

@@ -354,25 +354,28 @@ class Relay:
         """Edit a monitor's message from the current view, when it changed."""
         place = watching.monitor_place(step)
         spot = view.run.surface.get(place) if place else None
+        rendered = watching.monitor_message(view, step)
+        text = watching.monitor_text(step)
+        await self._edit(f"{view.run.id}:{place}", spot, text, rendered, f"{step.id}'s monitor")
+
+    async def _edit(
+        self, remembered: str, spot: object, text: str, rendered: list[dict[str, Any]], what: str
+    ) -> None:
+        """Edit the message at ``spot`` (a card or a monitor's) to ``rendered``, unless this
+        process sent exactly that last; a refusal is logged, the next change tries again."""
         if not isinstance(spot, dict) or not isinstance(spot.get("ts"), str):
             return
-        rendered = watching.monitor_message(view, step)
-        text = json.dumps(rendered, sort_keys=True)
-        remembered = f"{view.run.id}:{place}"
-        if self._posted.get(remembered) == text:
+        encoded = json.dumps(rendered, sort_keys=True)
+        if self._posted.get(remembered) == encoded:
             return
         try:
             await self.outbox.call(
-                "chat.update",
-                spot["channel"],
-                ts=spot["ts"],
-                text=watching.monitor_text(step),
-                blocks=rendered,
+                "chat.update", spot["channel"], ts=spot["ts"], text=text, blocks=rendered
             )
         except SlackApiError as exc:
-            log.warning("could not update %s's monitor: %s", step.id, exc.response.get("error"))
+            log.warning("could not update %s: %s", what, exc.response.get("error"))
             return
-        self._posted[remembered] = text
+        self._posted[remembered] = encoded
 
     async def refresh(self, run_id: str) -> None:
         """Re-render a run's card and its monitors' messages from its current view; send each
@@ -381,25 +384,8 @@ class Relay:
         for step in view.steps:
             if step.monitor is not None:
                 await self._update_monitor(view, step)
-        place = view.run.surface.get("card")
-        if not isinstance(place, dict) or not isinstance(place.get("ts"), str):
-            return
-        rendered = card.card(view)
-        text = json.dumps(rendered, sort_keys=True)
-        if self._posted.get(run_id) == text:
-            return
-        try:
-            await self.outbox.call(
-                "chat.update",
-                place["channel"],
-                ts=place["ts"],
-                text=card.card_text(view),
-                blocks=rendered,
-            )
-        except SlackApiError as exc:
-            log.warning("could not update %s's card: %s", run_id, exc.response.get("error"))
-            return
-        self._posted[run_id] = text
+        spot = view.run.surface.get("card")
+        await self._edit(run_id, spot, card.card_text(view), card.card(view), f"{run_id}'s card")
 
     async def thread_of(self, run: Run) -> tuple[str | None, str | None]:
         """Return where a run's replies go, waiting a little for a card still being posted."""
