@@ -33,7 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from agape_ops.engine.commands import Command, Escalate, Recheck, Remind, RunStep
 from agape_ops.engine.engine import Engine
-from agape_ops.engine.records import ACTIVE_STATES, RunState
+from agape_ops.engine.records import ACTIVE_STATES, Event, RunState
 from agape_ops.engine.schedule import ESCALATE, MONITOR, RECHECK, JobPlan, plan
 from agape_ops.engine.steps import BOT
 
@@ -69,6 +69,20 @@ async def fire(
     if _running is None:
         raise RuntimeError(f"job {job_id} fired with no scheduler running here")
     await _running.fire(run_id, job_id, retry_of=retry_of, attempt=attempt)
+
+
+#: Events that never change what a run needs scheduled: the scheduler's own re-check and
+#: sample results (a monitor's start and stop come as events of their own), what it told.
+_PLAN_NEUTRAL = frozenset(
+    {"run.cleared", "run.returned", "run.reminded", "note.added", "alert.refired"}
+)
+
+
+def may_change_plan(event: Event) -> bool:
+    """Say whether an event may change the jobs its run needs (so the run is planned again)."""
+    if event.kind in _PLAN_NEUTRAL:
+        return False
+    return event.detail.get("purpose") not in {"recheck", "monitor"}
 
 
 def command_for(job: JobPlan, now: datetime, key: str | None = None) -> Command:
@@ -244,7 +258,8 @@ class Scheduler:
                 await asyncio.sleep(self.follow_poll_s)
                 continue
             position = batch[-1].position
-            for run_id in dict.fromkeys(event.run_id for event in batch):
+            changed = (event.run_id for event in batch if may_change_plan(event))
+            for run_id in dict.fromkeys(changed):
                 try:
                     await self.plan_run(run_id)
                 except Exception:  # a store fault: planned again on its next event

@@ -150,8 +150,8 @@ def monitor_round(
     calls for (kind, summary), or None.
     """
     monitor = step.monitor
-    if monitor is None:
-        return None
+    if monitor is None or purpose == "recheck":
+        return None  # a re-check reads the step; it neither starts nor feeds a watch
     reading = verdict.reading
     sample = [now.isoformat(), reading.figure if reading else None, verdict.state.value]
     met = bool(reading and reading.met)
