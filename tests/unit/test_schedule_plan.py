@@ -6,14 +6,18 @@ re-checked, watched and reminded, and that planning again moves nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agape_ops.engine.records import Run, RunState, StepRecord, StepState
+from agape_ops.engine.handlers.watching import monitor_round
+from agape_ops.engine.records import Event, Run, RunState, StepRecord, StepState
 from agape_ops.engine.schedule import JobPlan, plan
+from agape_ops.engine.steps import Reading, Verdict
 from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.model import Runbook
 from agape_ops.runbooks.team import Team
+from agape_ops.scheduler.runner import may_change_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog([ROOT / "runbooks"])
@@ -134,3 +138,30 @@ def test_planning_again_gives_the_same_jobs_and_each_repetition_one_key() -> Non
 
 def test_an_unknown_runbook_plans_nothing() -> None:
     assert plan(run_of(), None, {}, TEAM) == []
+
+
+def test_only_events_that_can_change_a_plan_make_the_scheduler_plan_again() -> None:
+    def event(kind: str, **detail: object) -> Event:
+        return Event("INC-7", T0, "agape-ops", kind, "s", detail=dict(detail))
+
+    assert may_change_plan(event("run.acknowledged"))
+    assert may_change_plan(event("monitor.stopped"))
+    assert may_change_plan(event("step.finished"))  # a person's run may start a monitor
+    assert not may_change_plan(event("step.finished", purpose="recheck"))
+    assert not may_change_plan(event("step.error", purpose="monitor"))
+    assert not may_change_plan(event("run.reminded", what="status"))
+
+
+def test_a_recheck_of_a_monitored_step_neither_starts_nor_feeds_its_watch() -> None:
+    step = FAILOVER.step("replication_lag")
+    assert step is not None
+    assert step.monitor is not None
+    record = StepRecord("INC-7", "replication_lag", attempts=3)
+    verdict = Verdict(StepState.PASSED, "step.finished", "lag 0 s", reading=Reading(0.0, True))
+    assert monitor_round(step, record, verdict, "recheck", T0) is None
+    assert record.monitor is None
+    started = monitor_round(step, record, dataclasses.replace(verdict, reading=None), "", T0)
+    assert started is not None
+    assert started[0] == "monitor.started"
+    assert record.monitor is not None
+    assert record.monitor["state"] == "watching"
