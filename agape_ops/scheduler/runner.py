@@ -48,7 +48,7 @@ FOLLOW_POLL_S = 0.5
 #: How many jobs run at once: fewer than the store's connections (5 + 10 overflow), so a burst
 #: of due jobs (1,000 runs re-checked in the same minute) queues instead of failing for want
 #: of a connection.
-CONCURRENT_JOBS = 8
+CONCURRENT_JOBS = 8  # pages are not counted: they never wait for a slot
 #: How long stopping waits for jobs already running to finish.
 STOP_WAIT_S = 10.0
 
@@ -280,8 +280,11 @@ class Scheduler:
         if task is not None:
             self._in_flight.add(task)
         try:
-            async with self._slots:
+            if f":{ESCALATE}:" in job_id:  # a page never queues behind a thousand re-checks
                 await self._fire(run_id, job_id, retry_of=retry_of, attempt=attempt)
+            else:
+                async with self._slots:
+                    await self._fire(run_id, job_id, retry_of=retry_of, attempt=attempt)
         finally:
             if task is not None:
                 self._in_flight.discard(task)

@@ -2,7 +2,8 @@
 the scheduler's lease is killed mid-escalation and the other pages the rest, each level once;
 a lone bot stopped and started again mid-escalation pages each level once too.
 
-The pages are counted in the store (``run.escalated`` events, one per level); the team file pages
+The pages are counted in the store (``run.escalated`` events, one per level) and in the fake
+Slack (one message per level in the run's thread); the team file pages
 at 3 s, 6 s and 9 s, and the lease is tried every second (``OPS_SCHEDULER_POLL_S``).
 """
 
@@ -83,6 +84,20 @@ async def escalation_done(store: str) -> None:
     await wait_until(check, 15, "no escalation job left")
 
 
+async def told_once_each(slack: FakeSlack, levels: int = 3) -> None:
+    """Wait until Slack has each level's page in the thread, then check none is there twice."""
+
+    def told(fake: FakeSlack) -> list[str]:
+        said = [str(m.get("text", "")) for m in fake.messages()]
+        return [t for t in said if "has not been acknowledged" in t]
+
+    # A page the killed process had claimed but not sent is taken over once its 30 s lease ends.
+    found = await slack.wait_for(lambda fake: told(fake) if len(told(fake)) >= levels else [], 45)
+    for level in range(1, levels + 1):
+        assert len([t for t in found if f"level {level} of {levels}" in t]) == 1, found
+    assert len(told(slack)) == levels
+
+
 def leads(bot: Bot) -> bool:
     return LEADS in bot.log.read_text(errors="replace")
 
@@ -117,6 +132,7 @@ async def test_the_other_bot_takes_over_the_escalation_when_the_leader_is_killed
                 took_over_s = time.monotonic() - killed
                 await paged_at_least(empty_db, 3)
                 await escalation_done(empty_db)
+                await told_once_each(slack)  # the pages reach the thread once each
                 assert not leads(a) or a.process.returncode is not None
         assert took_over_s < 5, took_over_s
         assert await pages(empty_db) == Counter({1: 1, 2: 1, 3: 1})
@@ -140,6 +156,7 @@ async def test_a_bot_restarted_mid_escalation_pages_each_level_once(
             await again.healthy()
             await paged_at_least(empty_db, 3)
             await escalation_done(empty_db)
+            await told_once_each(slack)  # one stopped before telling is told on the restart
             assert leads(again)
     assert await pages(empty_db) == Counter({1: 1, 2: 1, 3: 1})
 
