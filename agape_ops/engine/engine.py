@@ -43,6 +43,7 @@ from agape_ops.engine.unit import DuplicateDelivery, Unit
 from agape_ops.errors import (
     EngineError,
     InputError,
+    StoreError,
     TemplateError,
     UnknownRun,
     UnknownRunbook,
@@ -313,7 +314,14 @@ class Engine:
         of all, soonest first; none when no scheduler is set up."""
         if self.job_board is None:
             return []
-        found = await self.job_board.jobs(run_id.upper() if run_id else None)
+        try:
+            found = await self.job_board.jobs(run_id.upper() if run_id else None)
+        except Exception as exc:
+            log.warning("could not read the scheduled jobs", exc_info=True)
+            raise StoreError(
+                f"the scheduled jobs could not be read ({type(exc).__name__}); the bot's log "
+                "has the details"
+            ) from exc
         late = self.clock() - OVERDUE
         found = [
             dataclasses.replace(job, overdue=job.next_at is not None and job.next_at < late)

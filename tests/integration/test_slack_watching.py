@@ -340,3 +340,26 @@ async def test_a_page_committed_while_no_bot_served_is_told_once_when_one_starts
     async with serving(config, fake_slack) as again:  # told once: a later start skips it
         await again.settle()
         assert len([m for m in again.replies(thread) if "level 1 of" in words(m)]) == 1
+
+
+class BrokenBoard(Board):
+    """A job board whose table cannot be read (a store hiccup, a table another version wrote)."""
+
+    async def jobs(self, run_id: str | None = None) -> list[ScheduledJob]:
+        raise RuntimeError("relation ops_scheduler_jobs does not exist")
+
+
+async def test_ops_status_still_shows_the_run_when_its_jobs_cannot_be_read(
+    world: World, backend_db: str
+) -> None:
+    _thread, run = await opened(world, backend_db)
+    world.container.engine.job_board = BrokenBoard([])
+
+    response = await world.sender.command(f"status {run.id}", user=RESPONDER, channel=ALERTS)
+    assert response.status_code == 200, response.text
+    answer = await world.ephemeral_to(RESPONDER, "could not be read")
+
+    text = words(answer)
+    assert "the scheduled jobs could not be read (RuntimeError)" in text
+    assert run.id in text  # the card is there all the same
+    assert "ops_scheduler_jobs" not in text  # the detail stays in the log

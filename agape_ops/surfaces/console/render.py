@@ -167,6 +167,11 @@ def jobs_lines(jobs: Sequence[ScheduledJob]) -> Text | None:
     return text
 
 
+def jobs_unreadable(message: str) -> Text:
+    """Say the scheduled jobs could not be read, and why."""
+    return Text("Scheduled", style="bold").append(f"\n  {clean(message)}")
+
+
 def walkthrough(view: RunView) -> Table:
     """Return the run's sections with numbered steps, each with its state and finding."""
     table = Table(show_header=True, header_style="bold", expand=False, show_lines=False)

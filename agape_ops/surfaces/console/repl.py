@@ -244,7 +244,11 @@ class Session:
         if (watch := render.watch_line(view)) is not None:
             self.terminal.show(watch)
         self.terminal.show(render.walkthrough(view))
-        if (jobs := render.jobs_lines(self.call(self.engine.jobs(run_id)))) is not None:
+        try:
+            jobs = render.jobs_lines(self.call(self.engine.jobs(run_id)))
+        except AgapeError as exc:  # the walkthrough is still worth showing
+            jobs = render.jobs_unreadable(exc.message)
+        if jobs is not None:
             self.terminal.show(jobs)
         if results:  # what the automatic checks found, and the rows a person can act on
             for step in view.steps:

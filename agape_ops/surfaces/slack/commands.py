@@ -150,7 +150,11 @@ class Commands:
     async def _status(self, view: RunView, user: str, channel: str | None) -> None:
         """A run's card, with the jobs scheduled for it under its status line."""
         content = card.card(view)
-        if scheduled := watching.jobs_text(await self.bot.engine.jobs(view.run.id)):
+        try:
+            scheduled = watching.jobs_text(await self.bot.engine.jobs(view.run.id))
+        except AgapeError as exc:  # the card is still worth showing
+            scheduled = f"*Scheduled*\n{blocks.escape(exc.message)}"
+        if scheduled:
             content = blocks.fit([*content[:2], blocks.section(scheduled), *content[2:]])
         await self.bot.tell(user, channel, card.card_text(view), content=content)
 
