@@ -183,6 +183,21 @@ class Scheduler:
         if _running is self:
             _running = None
 
+    async def settled(self, within_s: float = STOP_WAIT_S) -> None:
+        """Wait until no job is running here (a job just handed to the loop counts too): a job
+        still running when its next time comes is skipped (one instance at a time)."""
+        deadline = asyncio.get_running_loop().time() + within_s
+        while True:
+            for _ in range(3):  # let jobs APScheduler has just submitted take their first step
+                await asyncio.sleep(0)
+            if not self._in_flight:
+                return
+            if asyncio.get_running_loop().time() >= deadline:
+                raise TimeoutError(f"{len(self._in_flight)} job(s) still running")
+            await asyncio.wait(
+                set(self._in_flight), timeout=deadline - asyncio.get_running_loop().time()
+            )
+
     def wakeup(self) -> None:
         """Look for due jobs now (after a clock was moved, in tests)."""
         if self.aps is not None:

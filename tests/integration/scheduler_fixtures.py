@@ -192,10 +192,13 @@ class Drill:
         self.engine.handlers[command] = outage
         return outage
 
-    def advance(self, **delta: float) -> None:
-        """Move the clock on and let the scheduler look for what fell due."""
-        self.clock.advance(**delta)
+    async def advance(self, **delta: float) -> None:
+        """Let the jobs running now finish (one still running when its next time comes would
+        be skipped, as in production), move the clock on, and let the scheduler look for what
+        fell due."""
         assert self.service is not None
+        await self.service.scheduler.settled()
+        self.clock.advance(**delta)
         self.service.scheduler.wakeup()
 
     # -- the backend's data ---------------------------------------------------------------------

@@ -40,15 +40,15 @@ async def test_escalation_pages_three_levels_in_turn(drill: Drill) -> None:
     jobs = await drill.wait_jobs(run.id, lambda j: len(j) >= 3, "three escalation jobs")
     assert {f"{run.id}:escalate:{n}" for n in (1, 2, 3)} <= set(jobs)
 
-    drill.advance(minutes=4)
-    drill.advance(minutes=1, seconds=1)  # 5m01s: level 1
+    await drill.advance(minutes=4)
+    await drill.advance(minutes=1, seconds=1)  # 5m01s: level 1
     await drill.wait_events(run.id, "run.escalated", 1)
     paged = await drill.events(run.id, "run.escalated")
     assert paged[0].detail["notify"] == ["U0ONCALL1"]
 
-    drill.advance(minutes=5)  # 10m01s: level 2
+    await drill.advance(minutes=5)  # 10m01s: level 2
     await drill.wait_events(run.id, "run.escalated", 2)
-    drill.advance(minutes=5)  # 15m01s: level 3
+    await drill.advance(minutes=5)  # 15m01s: level 3
     await drill.wait_events(run.id, "run.escalated", 3)
 
     paged = await drill.events(run.id, "run.escalated")
@@ -63,7 +63,7 @@ async def test_escalation_pages_three_levels_in_turn(drill: Drill) -> None:
 async def test_acknowledging_stops_the_escalation(drill: Drill) -> None:
     run = await drill.open_run()
     await drill.start_scheduler()
-    drill.advance(minutes=5, seconds=1)
+    await drill.advance(minutes=5, seconds=1)
     await drill.wait_events(run.id, "run.escalated", 1)
 
     await drill.acknowledge(run.id)
@@ -72,7 +72,7 @@ async def test_acknowledging_stops_the_escalation(drill: Drill) -> None:
     )
     assert f"{run.id}:recheck" in jobs  # the run is still watched, just not escalated
 
-    drill.advance(minutes=20)  # past levels 2 and 3
+    await drill.advance(minutes=20)  # past levels 2 and 3
     # Something that fires afterwards (a re-check) proves the scheduler ran past those times.
     await drill.wait_rechecked(run.id)
     assert levels(await drill.events(run.id, "run.escalated")) == Counter({1: 1})
@@ -87,26 +87,26 @@ async def test_recheck_tells_the_first_clear_and_return_then_only_counts_flappin
     await drill.wait_jobs(run.id, lambda j: f"{run.id}:recheck" in j, "the re-check job")
 
     await drill.set_stock(0)  # the problem clears in the backend's database
-    drill.advance(minutes=1)
+    await drill.advance(minutes=1)
     await drill.wait_events(run.id, "run.cleared", 1)
     cleared = (await drill.events(run.id, "run.cleared"))[0]
     assert cleared.detail == {"told": True, "flaps": 0}
     assert "every re-checked condition is clear" in cleared.summary
 
     await drill.set_stock(-2)  # back
-    drill.advance(minutes=1)
+    await drill.advance(minutes=1)
     await drill.wait_events(run.id, "run.returned", 1)
     returned = (await drill.events(run.id, "run.returned"))[0]
     assert returned.detail == {"told": True, "flaps": 1}
     assert "the problem is back" in returned.summary
 
     await drill.set_stock(0)  # clears again: flapping, counted but not told
-    drill.advance(minutes=1)
+    await drill.advance(minutes=1)
     await drill.wait_events(run.id, "run.cleared", 2)
     again = (await drill.events(run.id, "run.cleared"))[1]
     assert again.detail == {"told": False, "flaps": 1}
 
-    drill.advance(minutes=1)  # no change: nothing more on the timeline
+    await drill.advance(minutes=1)  # no change: nothing more on the timeline
     found = await drill.wait_rechecked(run.id)
     assert found.watch["clear"] is True
     assert len(await drill.events(run.id, "run.cleared")) == 2
@@ -117,10 +117,10 @@ async def test_monitor_stops_when_its_condition_holds(drill: Drill) -> None:
     await drill.start_scheduler()
     await drill.watch_backlog(run.id)
 
-    drill.advance(seconds=30)
+    await drill.advance(seconds=30)
     await drill.wait_samples(run.id, 2)
     drill.set_backlog(4)  # below the `until: depth < 10`
-    drill.advance(seconds=30)
+    await drill.advance(seconds=30)
     await drill.wait_events(run.id, "monitor.stopped", 1)
 
     stopped = (await drill.events(run.id, "monitor.stopped"))[0]
@@ -140,7 +140,7 @@ async def test_monitor_stops_when_its_time_runs_out_and_keeps_going_past_errors(
     await drill.watch_backlog(run.id)
 
     drill.backlog.failures["backlog"] = ConnectionError("redis went away")
-    drill.advance(seconds=30)
+    await drill.advance(seconds=30)
     await drill.wait_samples(run.id, 2)
     record = (await drill.store.get_steps(run.id))["backlog"]
     assert record.monitor is not None
@@ -149,7 +149,7 @@ async def test_monitor_stops_when_its_time_runs_out_and_keeps_going_past_errors(
 
     drill.set_backlog(60)
     for samples in (3, 4, 5):  # 1m, 1m30s, 2m: the last is at the end of `for: 2m`
-        drill.advance(seconds=30)
+        await drill.advance(seconds=30)
         await drill.wait_samples(run.id, samples)
     await drill.wait_events(run.id, "monitor.stopped", 1)
     stopped = (await drill.events(run.id, "monitor.stopped"))[0]
@@ -166,7 +166,7 @@ async def test_status_reminders_for_sev1_but_not_after_a_recent_note(drill: Dril
     await drill.acknowledge(run.id)
     await drill.wait_jobs(run.id, lambda j: f"{run.id}:status" in j, "the status reminder")
 
-    drill.advance(minutes=30)
+    await drill.advance(minutes=30)
     await drill.wait_events(run.id, "run.reminded", 1)
     reminded = (await drill.events(run.id, "run.reminded"))[0]
     assert reminded.detail == {"what": "status"}
@@ -175,11 +175,11 @@ async def test_status_reminders_for_sev1_but_not_after_a_recent_note(drill: Dril
     drill.clock.advance(minutes=15)
     await drill.note(run.id, "stock corrected on TEE-042; watching")  # at 45m
     fired = drill.fired()
-    drill.advance(minutes=15)  # 60m: the reminder's tick, 15m after the note
+    await drill.advance(minutes=15)  # 60m: the reminder's tick, 15m after the note
     await drill.wait_fired(fired + 2)  # the status reminder and the re-check ran
     assert len(await drill.events(run.id, "run.reminded")) == 1
 
-    drill.advance(minutes=30)  # 90m: 45m after the note, an update is due again
+    await drill.advance(minutes=30)  # 90m: 45m after the note, an update is due again
     await drill.wait_events(run.id, "run.reminded", 2)
     again = (await drill.events(run.id, "run.reminded"))[1]
     assert "since the last one" in again.summary
@@ -195,21 +195,21 @@ async def test_post_incident_reminder_until_the_checklist_is_done(drill: Drill) 
         run.id, lambda j: j == [f"{run.id}:post_incident"], "only the post-incident reminder"
     )
 
-    drill.advance(hours=24)
+    await drill.advance(hours=24)
     await drill.wait_events(run.id, "run.reminded", 1)
     reminded = (await drill.events(run.id, "run.reminded"))[0]
     assert reminded.detail["what"] == "post_incident"
     assert reminded.detail["left"] == ["Write the postmortem", "File the tickets"]
 
     await drill.tick_item(run.id, 0)
-    drill.advance(hours=24)
+    await drill.advance(hours=24)
     await drill.wait_events(run.id, "run.reminded", 2)
     assert (await drill.events(run.id, "run.reminded"))[1].detail["left"] == ["File the tickets"]
 
     await drill.tick_item(run.id, 1)
     await drill.wait_jobs(run.id, lambda j: not j, "no job once the checklist is done")
     fired = drill.fired()
-    drill.advance(hours=24)
+    await drill.advance(hours=24)
     assert drill.fired() == fired
     assert len(await drill.events(run.id, "run.reminded")) == 2
 
@@ -217,7 +217,7 @@ async def test_post_incident_reminder_until_the_checklist_is_done(drill: Drill) 
 async def test_restart_mid_escalation_pages_each_level_exactly_once(drill: Drill) -> None:
     run = await drill.open_run()
     await drill.start_scheduler()
-    drill.advance(minutes=5, seconds=1)
+    await drill.advance(minutes=5, seconds=1)
     await drill.wait_events(run.id, "run.escalated", 1)
 
     await drill.stop_scheduler()  # the bot stops...
@@ -238,7 +238,7 @@ async def test_restart_mid_escalation_pages_each_level_exactly_once(drill: Drill
 async def test_restart_after_two_levels_fell_due_pages_both_in_order(drill: Drill) -> None:
     run = await drill.open_run()
     await drill.start_scheduler()
-    drill.advance(minutes=5, seconds=1)
+    await drill.advance(minutes=5, seconds=1)
     await drill.wait_events(run.id, "run.escalated", 1)
     await drill.stop_scheduler()
     drill.clock.advance(minutes=20)  # levels 2 and 3 both fall due while nothing runs
@@ -259,7 +259,7 @@ async def test_a_job_that_raises_is_logged_and_retried(
     outage = drill.store_outage(Escalate, times=1)  # the store is away for the first page
 
     with caplog.at_level(logging.ERROR, logger="agape_ops.scheduler.runner"):
-        drill.advance(minutes=5, seconds=1)
+        await drill.advance(minutes=5, seconds=1)
         await poll_until(
             lambda: _true(service.scheduler.failed == 1), within_s=10, what="the job failed"
         )
@@ -271,7 +271,7 @@ async def test_a_job_that_raises_is_logged_and_retried(
     )
     assert f"{run.id}:escalate:1:retry" in jobs
 
-    drill.advance(seconds=30)  # the retry
+    await drill.advance(seconds=30)  # the retry
     await drill.wait_events(run.id, "run.escalated", 1)
     await drill.wait_jobs(run.id, lambda j: not [i for i in j if "retry" in i], "retry done")
     assert levels(await drill.events(run.id, "run.escalated")) == Counter({1: 1})
