@@ -192,9 +192,11 @@ class _Builder:
             return self.constructor.construct_object(node)
         except yaml.MarkedYAMLError as exc:
             self.add(node, f"cannot read this value: {exc.problem or 'bad tag'}")
-        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+            # PyYAML's constructors fail in these ways on values their tag cannot hold
+            # (``!!int ''`` indexes an empty string, ``!!timestamp x`` reads a failed match).
             tag = node.tag.rsplit(":", 1)[-1]
-            detail = "" if isinstance(exc, KeyError) else f" ({exc})"
+            detail = f" ({exc})" if isinstance(exc, (ValueError, TypeError, OverflowError)) else ""
             self.add(node, f"cannot read {node.value!r} as {tag}{detail}")
         return _UNREADABLE
 

@@ -247,3 +247,18 @@ def test_problems_compare_and_hash_by_their_text() -> None:
     assert one != Problem("a.yaml", 1, 3, "m")
     assert len({one, Problem("a.yaml", 1, 2, "m")}) == 1
     assert repr(one) == "Problem(a.yaml:1:2: m)"
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [("!!int ''", "int"), ("!!float ''", "float"), ("!!timestamp 'soon'", "timestamp")],
+)
+def test_a_tag_its_value_cannot_hold_is_one_problem_at_its_place(
+    tmp_path: Path, value: str, tag: str
+) -> None:
+    # Found by the fuzz test: PyYAML's constructors raise IndexError / AttributeError here.
+    path = tmp_path / "tagged.yaml"
+    path.write_text(f"id: tagged\nseverity: {value}\n")
+    with pytest.raises(RunbookValidationError) as excinfo:
+        load_runbook_file(path)
+    assert any(f"{path}:2:11: cannot read" in p and f"as {tag}" in p for p in problems_of(excinfo))
