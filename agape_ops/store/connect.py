@@ -1,7 +1,8 @@
 """Build the store's database engine from its URL and say, in words, why it cannot be used.
 
 SQLite (the default) gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for writes, so several
-processes can share the file safely; PostgreSQL gets a connect timeout and pre-ping. Driver
+processes can share the file safely, and is called on the event loop's thread
+(``sqlite_inline``); PostgreSQL gets a connect timeout and pre-ping. Driver
 errors become ``StoreError`` here, with the place named and any DSN password removed.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from agape_ops.errors import StoreError
 from agape_ops.settings import dsn_passwords
+from agape_ops.store import sqlite_inline
 
 #: Execution option naming how a SQLite transaction begins (``IMMEDIATE`` unless told).
 SQLITE_BEGIN = "agape_sqlite_begin"
@@ -105,8 +106,13 @@ def build_engine(target: StoreTarget) -> AsyncEngine:
     """Create the engine (connecting lazily), tuned for its backend."""
     serializer = functools.partial(json.dumps, default=str)
     if target.is_sqlite:
-        engine = create_async_engine(target.url, json_serializer=serializer)
-        _tune_sqlite(engine, busy_timeout_s=target.busy_timeout_s)
+        database = str(Path(target.url.database or "").absolute())
+        engine = create_async_engine(
+            target.url,
+            json_serializer=serializer,
+            async_creator=sqlite_inline.creator(database, busy_timeout_s=target.busy_timeout_s),
+        )
+        _tune_sqlite(engine)
         return engine
     return create_async_engine(
         target.url,
@@ -118,15 +124,14 @@ def build_engine(target: StoreTarget) -> AsyncEngine:
     )
 
 
-def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_s: float) -> None:
+def _tune_sqlite(engine: AsyncEngine) -> None:
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take over BEGIN from the driver, so that reads and DDL run inside real transactions.
-        dbapi_connection.isolation_level = None
+        # BEGIN is ours (the connection opens with no isolation level), so that reads and DDL
+        # run inside real transactions; waits for other processes' locks are the connection's.
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            _use_wal(cursor, busy_timeout_s)
+            _use_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
@@ -139,29 +144,17 @@ def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_s: float) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _use_wal(cursor: Any, busy_timeout_s: float) -> None:
+def _use_wal(cursor: Any) -> None:
     """Put the file in WAL mode (it stays so): only the first connection to a new file has to.
 
     Switching needs the file to itself, and SQLite's busy handler does not wait for that: a
     second process opening a brand-new store at the same moment is told "database is locked"
-    at once. So read the mode first, and retry a failed switch for up to the busy timeout.
+    at once. So read the mode first; a switch told so is tried again by the connection, which
+    waits (without blocking the loop) up to the busy timeout.
     """
     cursor.execute("PRAGMA journal_mode")
-    if str(cursor.fetchone()[0]).lower() == "wal":
-        return
-    deadline = time.monotonic() + busy_timeout_s
-    pause = 0.005
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode = WAL")
-        except Exception as exc:
-            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
-                raise
-        else:
-            return
-        # Blocking, but only on the connect path of a store file nobody has opened before.
-        time.sleep(pause)
-        pause = min(pause * 2, 0.1)
+    if str(cursor.fetchone()[0]).lower() != "wal":
+        cursor.execute("PRAGMA journal_mode = WAL")
 
 
 @contextmanager
