@@ -8,7 +8,9 @@ process is stood in for by a plain ``sqlite3`` connection holding ``BEGIN IMMEDI
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -115,3 +117,47 @@ def test_only_a_lock_wait_is_retried() -> None:
     assert _busy(error(5, "database is locked"))
     assert not _busy(error(517, "database is locked"))  # a stale snapshot: waiting cannot help
     assert not _busy(error(1, "no such table: ops_runs"))
+
+
+OPENER = """
+import asyncio, os, sys, time
+from datetime import UTC, datetime
+from agape_ops.engine.records import Run, RunState
+from agape_ops.store import open_store
+
+async def main(url, gate, name):
+    print("ready", flush=True)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(gate):  # all start together: the test opens the gate at once
+        assert time.monotonic() < deadline, "the gate never opened"
+        await asyncio.sleep(0.001)
+    store = await open_store(url)
+    try:
+        run = Run("INC", 0, "rb", "t", "high", RunState.OPEN, name, datetime.now(UTC))
+        print((await store.create_run(run)).number, flush=True)
+    finally:
+        await store.close()
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """The first opener switches the file to WAL and migrates; the others wait, none fails."""
+    url, gate = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}", tmp_path / "go"
+    openers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", OPENER, url, str(gate), f"P{n}", stdout=asyncio.subprocess.PIPE
+        )
+        for n in range(6)
+    ]
+    for opener in openers:
+        assert opener.stdout is not None
+        assert await asyncio.wait_for(opener.stdout.readline(), timeout=30) == b"ready\n"
+    gate.touch()
+    outputs = [await asyncio.wait_for(opener.communicate(), timeout=60) for opener in openers]
+    assert [opener.returncode for opener in openers] == [0] * 6
+    assert sorted(int(out) for out, _ in outputs) == [1, 2, 3, 4, 5, 6]
+    with contextlib.closing(sqlite3.connect(tmp_path / "new.db")) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("SELECT count(*) FROM ops_schema_version").fetchone() == (3,)
