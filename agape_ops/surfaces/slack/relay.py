@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -88,6 +89,28 @@ def told(event: Event) -> bool:
 def _key(event: Event) -> str:
     """The delivery key of an event's Slack outputs: one per event in the store's log."""
     return f"slack:{event.position}"
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A message a run keeps one of, edited in place: its card, or a monitor's message."""
+
+    run_id: str
+    place: str  # the name the run records it under (``card``, or the monitor's)
+    text: str
+    blocks: list[dict[str, Any]]
+
+    @property
+    def key(self) -> str:
+        """The key recording where it went: once, whichever process posts it."""
+        return (
+            f"card:{self.run_id}" if self.place == "card" else f"surface:{self.run_id}:{self.place}"
+        )
+
+    @property
+    def remembered(self) -> str:
+        """What this process calls it in its memory of the last blocks it sent."""
+        return self.run_id if self.place == "card" else f"{self.run_id}:{self.place}"
 
 
 class Relay:
@@ -284,24 +307,9 @@ class Relay:
         channel, thread = where(run)
         if channel is None or run.surface.get("card"):
             return view
-        rendered = card.card(view)
-        data = await self.outbox.call(
-            "chat.postMessage",
-            channel,
-            urgent=True,  # a new run's card goes ahead of other runs' results
-            thread_ts=thread,
-            text=card.card_text(view),
-            blocks=rendered,
-            unfurl_links=False,
-        )
-        ts = data.get("ts")
-        if not isinstance(ts, str):
-            return view
-        place = {"channel": channel, "ts": ts, "thread_ts": thread or ts}
-        key = f"card:{run.id}"
-        await self.engine.execute(RecordSurface(run.id, "card", place, BOT, key))
-        self._posted[run.id] = json.dumps(rendered, sort_keys=True)
-        return await self.engine.view(run.id)
+        # A new run's card goes ahead of other runs' results.
+        posted = Placed(run.id, "card", card.card_text(view), card.card(view))
+        return await self._post_placed(posted, channel, thread, urgent=True)
 
     async def _tell_watch(self, view: RunView, event: Event) -> RunView:
         """Tell what the scheduler did: a page, a clear or return, a reminder, a monitor."""
@@ -332,23 +340,33 @@ class Relay:
         channel, thread = await self.thread_of(run)
         if channel is None:
             return view
-        rendered = watching.monitor_message(view, step)
+        text, rendered = watching.monitor_text(step), watching.monitor_message(view, step)
+        posted = Placed(run.id, place, text, rendered)
+        return await self._post_placed(posted, channel, thread)
+
+    async def _post_placed(
+        self, posted: Placed, channel: str, thread: str | None, *, urgent: bool = False
+    ) -> RunView:
+        """Post a message the run keeps one of (its card, a monitor's) and record where, so
+        every process edits that one; return the run's view as it is now."""
+        run_id = posted.run_id
         data = await self.outbox.call(
             "chat.postMessage",
             channel,
+            urgent=urgent,
             thread_ts=thread,
-            text=watching.monitor_text(step),
-            blocks=rendered,
+            text=posted.text,
+            blocks=posted.blocks,
             unfurl_links=False,
         )
         ts = data.get("ts")
-        if not isinstance(ts, str):
-            return view
-        spot = {"channel": channel, "ts": ts}
-        key = f"surface:{run.id}:{place}"
-        await self.engine.execute(RecordSurface(run.id, place, spot, BOT, key))
-        self._posted[f"{run.id}:{place}"] = json.dumps(rendered, sort_keys=True)
-        return await self.engine.view(run.id)
+        if isinstance(ts, str):
+            spot = {"channel": channel, "ts": ts}
+            if posted.place == "card":  # replies go to the card's thread, or start one under it
+                spot["thread_ts"] = thread or ts
+            await self.engine.execute(RecordSurface(run_id, posted.place, spot, BOT, posted.key))
+            self._posted[posted.remembered] = json.dumps(posted.blocks, sort_keys=True)
+        return await self.engine.view(run_id)
 
     async def _update_monitor(self, view: RunView, step: StepView) -> None:
         """Edit a monitor's message from the current view, when it changed."""
