@@ -19,6 +19,8 @@ import pytest
 import redis
 from psycopg import sql
 
+from agape_ops.settings import Settings
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # The black-box tier (tests/e2e) drives the command against the integration tier's loopback
 # fakes (Paystack, the admin API): make that folder's helpers importable from there too.
@@ -40,6 +42,17 @@ def _dsn(database: str) -> str:
 
 def _admin() -> psycopg.Connection:
     return psycopg.connect(ADMIN_DSN, autocommit=True)
+
+
+@pytest.fixture
+def bare_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work in an empty folder with no agape-ops setting in the environment, as a new shell."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    for alias in ("LOG_LEVEL", "OPS_RUNBOOKS_DIR"):
+        monkeypatch.delenv(alias, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -25,17 +25,13 @@ reminders:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-    monkeypatch.delenv("LOG_LEVEL", raising=False)
-    monkeypatch.delenv("OPS_RUNBOOKS_DIR", raising=False)
-    (tmp_path / "team.yaml").write_text(TEAM)
-    monkeypatch.setenv("OPS_DATABASE_URL", f"sqlite:///{tmp_path}/ops.db")
+def home(bare_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder with a store, the repository's runbooks and a short team file."""
+    (bare_folder / "team.yaml").write_text(TEAM)
+    monkeypatch.setenv("OPS_DATABASE_URL", f"sqlite:///{bare_folder}/ops.db")
     monkeypatch.setenv("RUNBOOKS_DIR", str(ROOT / "runbooks"))
-    monkeypatch.setenv("OPS_TEAM_FILE", str(tmp_path / "team.yaml"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    monkeypatch.setenv("OPS_TEAM_FILE", str(bare_folder / "team.yaml"))
+    return bare_folder
 
 
 def invoke(*args: str) -> Result:

@@ -17,15 +17,10 @@ from agape_ops.settings import Settings
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(bare_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in an empty folder, with the user's data folder inside it and no agape settings."""
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-    monkeypatch.delenv("LOG_LEVEL", raising=False)
-    monkeypatch.delenv("OPS_RUNBOOKS_DIR", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    monkeypatch.setenv("XDG_DATA_HOME", str(bare_folder / "data"))
+    return bare_folder
 
 
 def invoke(*args: str) -> Result:

@@ -83,15 +83,10 @@ def test_prometheus_url_is_an_origin_and_its_password_is_a_secret() -> None:
 
 
 @pytest.fixture
-def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def shipped(bare_folder: Path) -> Path:
     """Work in a folder whose .env is .env.example as shipped, with no agape variables set."""
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-    for alias in ("LOG_LEVEL", "OPS_RUNBOOKS_DIR"):
-        monkeypatch.delenv(alias, raising=False)
-    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    (bare_folder / ".env").write_text((ROOT / ".env.example").read_text())
+    return bare_folder
 
 
 def test_env_example_copied_to_env_loads_and_configures_no_backend(shipped: Path) -> None:
