@@ -29,35 +29,16 @@ from agape_ops.errors import (
     AdapterTimeout,
     AdapterUnavailable,
 )
+from agape_ops.runbooks.fields import (
+    REDIS_FAILURE_COLUMNS,
+    REDIS_INFO_COLUMNS,
+    REDIS_QUEUE_COLUMNS,
+)
 from agape_ops.runbooks.model import RedisCall
 
 NAME = "redis"
 NOT_CONFIGURED = "Redis is not configured: set REDIS_URL"
 
-QUEUE_COLUMNS = [
-    "queue",
-    "waiting",
-    "active",
-    "prioritized",
-    "delayed",
-    "failed",
-    "completed",
-    "paused",
-    "backlog",
-    "oldest_waiting_age_s",
-    "version",
-    "exists",
-]
-FAILURE_COLUMNS = ["queue", "job_id", "name", "failed_reason", "finished_at", "attempts"]
-INFO_COLUMNS = [
-    "used_memory",
-    "used_memory_human",
-    "maxmemory",
-    "memory_ratio",
-    "connected_clients",
-    "blocked_clients",
-    "redis_version",
-]
 
 #: How redis-py words a failed connection, and how we say it.
 _REASONS = (
@@ -194,7 +175,7 @@ class RedisAdapter:
             f"Redis {values['redis_version']}: {values['used_memory_human']} used ({limit}), "
             f"{values['connected_clients']} clients, {values['blocked_clients']} blocked"
         )
-        return table(summary, INFO_COLUMNS, [values], values=values)
+        return table(summary, list(REDIS_INFO_COLUMNS), [values], values=values)
 
     async def _queues(self, client: Redis, call: RedisCall) -> list[str]:
         return list(call.queues) if call.queues else await bullmq.discover(client, call.prefix)
@@ -216,7 +197,7 @@ class RedisAdapter:
             summary = f"no BullMQ queues found under prefix {call.prefix!r}"
         else:
             summary = "; ".join(_queue_words(row, row["queue"] in missing) for row in rows)
-        return table(summary, QUEUE_COLUMNS, rows, values=values, limit=len(rows) or 1)
+        return table(summary, list(REDIS_QUEUE_COLUMNS), rows, values=values, limit=len(rows) or 1)
 
     async def _queue_failures(self, client: Redis, call: RedisCall) -> StepResult:
         queues = await self._queues(client, call)
@@ -229,7 +210,7 @@ class RedisAdapter:
                 summary += f" ({len(rows)} most recent shown)"
         return table(
             summary,
-            FAILURE_COLUMNS,
+            list(REDIS_FAILURE_COLUMNS),
             rows,
             total=total,
             values={"failure_count": total},

@@ -14,6 +14,32 @@ COMMON = frozenset(
     {"rows", "row_count", "columns", "first", "values", "text", "summary", "truncated"}
 )
 
+#: The columns of the Redis adapter's tables, in the order it shows them.
+REDIS_INFO_COLUMNS = (
+    "used_memory",
+    "used_memory_human",
+    "maxmemory",
+    "memory_ratio",
+    "connected_clients",
+    "blocked_clients",
+    "redis_version",
+)
+REDIS_QUEUE_COLUMNS = (
+    "queue",
+    "waiting",
+    "active",
+    "prioritized",
+    "delayed",
+    "failed",
+    "completed",
+    "paused",
+    "backlog",
+    "oldest_waiting_age_s",
+    "version",
+    "exists",  # False: no key of the queue in Redis (wrong prefix or name)
+)
+REDIS_FAILURE_COLUMNS = ("queue", "job_id", "name", "failed_reason", "finished_at", "attempts")
+
 #: Fields by (step kind, action or command). Row columns are listed with values: both are
 #: readable at the top level of a condition (the first row's columns and every value).
 FIELDS: dict[tuple[str, str], frozenset[str]] = {
@@ -22,41 +48,13 @@ FIELDS: dict[tuple[str, str], frozenset[str]] = {
     # postgres writes: the preview's rows, and how many rows changed
     ("postgres", "write"): frozenset({"rows_changed", "preview_count"}),
     ("redis", "ping"): frozenset({"reachable", "latency_ms"}),
-    ("redis", "info"): frozenset(
-        {
-            "used_memory",
-            "used_memory_human",
-            "maxmemory",
-            "memory_ratio",
-            "connected_clients",
-            "blocked_clients",
-            "redis_version",
-        }
-    ),
+    ("redis", "info"): frozenset(REDIS_INFO_COLUMNS),
     ("redis", "queue_stats"): frozenset(
-        {
-            # one row per queue
-            "queue",
-            "waiting",
-            "active",
-            "prioritized",
-            "delayed",
-            "failed",
-            "completed",
-            "paused",
-            "backlog",
-            "oldest_waiting_age_s",
-            "version",
-            "exists",  # False: no key of the queue in Redis (wrong prefix or name)
-            # values
-            "queues",  # {name: {waiting, active, ..., backlog}}
-            "total_backlog",
-            "max_backlog",
-        }
+        # one row per queue, and values: queues ({name: {waiting, active, ..., backlog}}) and
+        # the totals
+        {*REDIS_QUEUE_COLUMNS, "queues", "total_backlog", "max_backlog"}
     ),
-    ("redis", "queue_failures"): frozenset(
-        {"queue", "job_id", "name", "failed_reason", "finished_at", "attempts", "failure_count"}
-    ),
+    ("redis", "queue_failures"): frozenset({*REDIS_FAILURE_COLUMNS, "failure_count"}),
     ("redis", "discover_queues"): frozenset({"queue", "version", "paused", "queue_names"}),
     ("paystack", "verify"): frozenset(
         {
