@@ -8,7 +8,7 @@ import signal
 
 import click
 
-from agape_ops.cli.startup import CANNOT_START, load_settings, stop
+from agape_ops.cli.startup import CANNOT_START, load_settings, settle_heap, stop
 from agape_ops.errors import AgapeError
 from agape_ops.settings import Settings
 
@@ -29,6 +29,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         served = await serve(bot, app, host=host, port=port, app_token=app_token)
         if settings.ops_scheduler:
             await container.scheduler.start()
+        settle_heap()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -84,6 +85,7 @@ async def _schedule(settings: Settings) -> None:
     container = await build(settings)
     try:
         await container.scheduler.start()
+        settle_heap()
         if not container.scheduler.leading:
             click.echo(
                 "agape-ops: another process runs the scheduler now; this one takes over when "

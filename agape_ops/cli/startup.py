@@ -7,6 +7,7 @@ log level to DEBUG for that command, over ``OPS_LOG_LEVEL``.
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import NoReturn
 
@@ -62,3 +63,15 @@ def load_settings() -> Settings:
     if verbose_requested():
         return settings.model_copy(update={"ops_log_level": "DEBUG"})
     return settings
+
+
+def settle_heap() -> None:
+    """Put what start-up made out of the garbage collector's sight, once serving begins.
+
+    Modules, runbooks, and the SQLAlchemy, pydantic and Slack machinery are some 200,000 objects
+    that live as long as the process. A full collection scanned them all, stopping the event loop
+    for about 100 ms (seen as the slowest 1 % of click acknowledgements under load); frozen, a
+    collection scans only what serving made since.
+    """
+    gc.collect()
+    gc.freeze()

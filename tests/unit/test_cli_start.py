@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from importlib.metadata import version
@@ -12,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from agape_ops.bootstrap import OneLineFormatter, configure_logging
 from agape_ops.cli import build
+from agape_ops.cli.startup import settle_heap
 from agape_ops.redaction import Redactor
 from agape_ops.settings import Settings
 
@@ -119,3 +121,15 @@ def test_a_missing_team_file_says_where_it_looked_and_how_to_have_none(
         f"agape-ops: the team file {home}/team.yaml does not exist (OPS_TEAM_FILE names it, "
         f"relative to the directory agape-ops starts in, {home}); leave it empty for none"
     )
+
+
+def test_settling_the_heap_leaves_start_up_objects_out_of_collections() -> None:
+    made_at_start_up = [{"n": n} for n in range(1000)]
+    try:
+        settle_heap()
+        frozen = gc.get_freeze_count()
+        tracked = len(gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert frozen >= len(made_at_start_up)
+    assert tracked < frozen  # a full collection now scans only what came after
