@@ -50,9 +50,12 @@ class RunStep:
     confirmed: bool = False
     seen: int | None = None
     #: Why the bot runs it by itself: "" (a person, or the checks at opening), "recheck" (a
-    #: scheduled re-check: shown on the card, not told) or "monitor" (a monitor's next sample,
-    #: run only while its watch goes on).
+    #: scheduled re-check: shown on the card, not told), "monitor" (a monitor's next sample,
+    #: run only while its watch goes on), "requires" (the check a write needs before it is
+    #: offered) or "verify" (a check run again after a write that should have cleared it).
     purpose: str = ""
+    #: The write a "requires" or "verify" check runs for (its step id).
+    for_step: str = ""
 
 
 @dataclass(frozen=True)

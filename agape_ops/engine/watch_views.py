@@ -239,3 +239,14 @@ def job_line(job: ScheduledJob) -> str:
 
 def job_lines(jobs: Iterable[ScheduledJob]) -> list[str]:
     return [job_line(job) for job in jobs]
+
+
+#: How a check the bot ran around a write is introduced, by why it ran (``RunStep.purpose``).
+_CHECKED_FOR = {"requires": "checked before", "verify": "checked again after"}
+
+
+def checked_for(detail: Mapping[str, Any]) -> str | None:
+    """Say which write a check's result belongs to, from its event's detail: "checked before
+    “Correct stock levels”" or "checked again after …"; None for any other result."""
+    said, write = _CHECKED_FOR.get(str(detail.get("purpose"))), detail.get("for")
+    return f"{said} “{write}”" if said and isinstance(write, str) and write else None

@@ -316,6 +316,9 @@ def test_a_correction_re_checks_the_stock_and_a_second_one_has_nothing_to_ask(
     corrected = console.type("yes", "INC-1> ")
     assert "Stock set to 0 on 2 product variants (version bumped)" in corrected
     assert "agape-ops: 0 SKUs have stock below zero" in corrected  # re-checked at once
+    # The check is shown with the write it ran for, before and after it.
+    assert "[checked before “Correct stock levels”]" in corrected
+    assert "[checked again after “Correct stock levels”]" in corrected
 
     nothing = console.type("5", "INC-1> ")
 

@@ -144,6 +144,12 @@ async def test_a_write_whose_precondition_holds_is_asked_then_runs_once(guarded:
         r for r in guarded.postgres.calls("negative_stock") if "requires:" in r.idempotency_key
     ]
     assert len(prechecks) == 2  # before the question, and again before the change
+    checks = [e for e in await guarded.events(run.id) if e.step_id == "negative_stock"]
+    around = [(e.detail.get("purpose"), e.detail.get("for")) for e in checks[1:]]
+    # Each result says which write it was checked for: twice before it, then after it.
+    assert around == [("requires", "Correct stock levels")] * 2 + [
+        ("verify", "Correct stock levels")
+    ]
 
 
 async def test_a_precondition_takes_the_writes_own_inputs(guarded: Harness) -> None:

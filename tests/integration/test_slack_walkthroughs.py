@@ -252,7 +252,8 @@ async def test_inventory_oversell_from_alert_to_resolved_in_slack(
 
     # The check the correction fixes ran again and says so in the thread; pressed now, Correct
     # stock has nothing to change: the presser is told so, and nothing is asked or done.
-    await world.reply_saying(thread, "0 SKUs have stock below zero")
+    cleared = await world.reply_saying(thread, "0 SKUs have stock below zero")
+    assert "checked again after “Correct stock levels”" in words(cleared)
     await world.card_saying(thread, "0 SKUs have stock below zero")
     told = len(said_to(world.slack, APPROVER, NOTHING_TO_CHANGE))
     await world.press(await world.card(thread), APPROVER, "Correct stock")

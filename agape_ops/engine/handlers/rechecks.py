@@ -67,7 +67,15 @@ async def precondition(engine: Engine, command: RunStep) -> Outcome | None:
         return None
     given = {name: values[name] for name in check.inputs if name in values}
     checked = await engine.execute(
-        RunStep(run.id, check.id, BOT, f"requires:{command.key}", inputs=given)
+        RunStep(
+            run.id,
+            check.id,
+            BOT,
+            f"requires:{command.key}",
+            inputs=given,
+            purpose="requires",
+            for_step=step.id,
+        )
     )
     if checked.duplicate:
         return None  # this click was delivered before: the claim gives its first answer
@@ -145,6 +153,8 @@ async def verify(
         check = runbook.step(check_id)
         inputs = {n: given[n] for n in (check.inputs if check else []) if n in given}
         key = f"verify:{run.id}:{step.id}:{attempt}:{check_id}"
-        return RunStep(run.id, check_id, BOT, key, inputs=inputs)
+        return RunStep(
+            run.id, check_id, BOT, key, inputs=inputs, purpose="verify", for_step=step.id
+        )
 
     return list(await asyncio.gather(*(engine.execute(command(c)) for c in step.verifies)))

@@ -191,6 +191,9 @@ async def _record(engine: Engine, command: RunStep, claimed: Claimed, verdict: V
     }
     if command.purpose:
         detail["purpose"] = command.purpose
+    guarded = runbook.step(command.for_step) if command.for_step else None
+    if guarded is not None:
+        detail["for"] = guarded.title
     async with engine.unit() as unit:
         record.finished_at = unit.clock()
         watched = monitor_round(step, record, verdict, command.purpose, unit.clock())

@@ -24,7 +24,7 @@ from agape_ops.engine.records import Event, Run, ScheduledJob, StepState
 from agape_ops.engine.results import StepResult, cell_text
 from agape_ops.engine.steps import Plan
 from agape_ops.engine.views import RunView, StepView
-from agape_ops.engine.watch_views import figure_words, job_lines
+from agape_ops.engine.watch_views import checked_for, figure_words, job_lines
 from agape_ops.runbooks.model import Risk, Runbook
 from agape_ops.runbooks.team import Contact, Dashboard
 
@@ -300,6 +300,9 @@ def event_line(event: Event) -> Text:
     if event.duration_ms is not None:
         line.append(f"  ({event.duration_ms} ms)", style="dim")
     why = event.detail.get("purpose")
+    around = checked_for(event.detail)
+    if around is not None:
+        line.append(f"  [{clean(around)}]", style="dim")
     if why in ("recheck", "monitor"):  # the scheduler ran it: say so, and a monitor's figure
         figure = event.detail.get("figure")
         shown = f", figure {figure_words(figure)}" if isinstance(figure, int | float) else ""

@@ -17,6 +17,7 @@ from agape_ops.engine.views import (
     Style,
     Verb,
 )
+from agape_ops.engine.watch_views import checked_for
 from agape_ops.runbooks.model import Runbook
 from agape_ops.surfaces.slack import ids
 from agape_ops.surfaces.slack.blocks import (
@@ -164,7 +165,9 @@ def result_reply(view: RunView, step: StepView, event: Event) -> list[Block]:
         if step.row_actions and view.active and result.rows:
             blocks.extend(row_buttons(view, step, result))
     took = f" · {duration_words_ms(event.duration_ms)}" if event.duration_ms is not None else ""
-    blocks.append(context(f"{who(event.actor)}{took} · {event.at:%H:%M:%S} UTC"))
+    around = checked_for(event.detail)
+    why = f" · {escape(around)}" if around is not None else ""
+    blocks.append(context(f"{who(event.actor)}{why}{took} · {event.at:%H:%M:%S} UTC"))
     return fit(blocks)
 
 
