@@ -1,7 +1,7 @@
 """SQLite for the store's async engine, called on the event loop instead of through a thread.
 
 aiosqlite runs every call (cursor, execute, fetch, close, commit) on a thread of its own and
-wakes the loop for each answer: about sixty wake-ups for one click, most of its cost. SQLite
+wakes the loop for each answer: about eighty wake-ups for one click, most of its cost. SQLite
 answers the store's small statements in microseconds, so this connection runs them where they
 are asked, under SQLAlchemy's aiosqlite dialect (``async_creator``).
 
