@@ -59,6 +59,13 @@ class JobPlan:
         return ":".join(parts)
 
 
+def job_kind(job_id: str) -> str:
+    """Return the kind a job's id names: ``INC-7:escalate:2`` (and its retry,
+    ``INC-7:escalate:2:retry``) is an ``escalate`` job."""
+    parts = job_id.split(":", 2)
+    return parts[1] if len(parts) > 1 else ""
+
+
 def plan(
     run: Run, runbook: Runbook | None, steps: Mapping[str, StepRecord], team: Team
 ) -> list[JobPlan]:

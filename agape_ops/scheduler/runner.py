@@ -34,7 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from agape_ops.engine.commands import Command, Escalate, Recheck, Remind, RunStep
 from agape_ops.engine.engine import Engine
 from agape_ops.engine.records import ACTIVE_STATES, Event, RunState
-from agape_ops.engine.schedule import ESCALATE, MONITOR, RECHECK, JobPlan, plan
+from agape_ops.engine.schedule import ESCALATE, MONITOR, RECHECK, JobPlan, job_kind, plan
 from agape_ops.engine.steps import BOT
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,7 @@ class Scheduler:
         if task is not None:
             self._in_flight.add(task)
         try:
-            if f":{ESCALATE}:" in job_id:  # a page never queues behind a thousand re-checks
+            if job_kind(job_id) == ESCALATE:  # a page never queues behind a thousand re-checks
                 await self._fire(run_id, job_id, retry_of=retry_of, attempt=attempt)
             else:
                 async with self._slots:

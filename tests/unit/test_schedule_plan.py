@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agape_ops.engine.handlers.watching import monitor_round
 from agape_ops.engine.records import Event, Run, RunState, StepRecord, StepState
-from agape_ops.engine.schedule import JobPlan, plan
+from agape_ops.engine.schedule import JobPlan, job_kind, plan
 from agape_ops.engine.steps import Reading, Verdict
 from agape_ops.runbooks.catalog import load_catalog
 from agape_ops.runbooks.model import Runbook
@@ -165,3 +165,11 @@ def test_a_recheck_of_a_monitored_step_neither_starts_nor_feeds_its_watch() -> N
     assert started[0] == "monitor.started"
     assert record.monitor is not None
     assert record.monitor["state"] == "watching"
+
+
+def test_a_job_id_names_its_kind_for_its_retry_too() -> None:
+    assert job_kind("INC-7:escalate:2") == "escalate"
+    assert job_kind("INC-7:escalate:2:retry") == "escalate"
+    assert job_kind("INC-7:monitor:replication_lag") == "monitor"
+    assert job_kind("INC-7:recheck") == "recheck"
+    assert job_kind("INC-7") == ""
